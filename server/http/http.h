@@ -1,0 +1,78 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+#pragma once
+
+/* The HTTP layer's view for front ends (acme/, scep/, cmp/, est/). The layer (libevent evhttp +
+ * bufferevent_openssl) owns connections, TLS, limits and routing; a front end sees one
+ * HttpRequest and fills one HttpResponse, synchronously, on the worker thread that accepted the
+ * connection. Slow work (ACME challenge validation) never runs here: hand it to va/. */
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <json-c/json.h>
+#include <openssl/x509.h>
+
+#include "shared/macro.h"
+
+#define HTTP_BODY_MAX_DEFAULT     (64u * 1024u)
+#define HTTP_HEADERS_MAX_DEFAULT  (16u * 1024u)
+#define HTTP_RESPONSE_HEADERS_MAX 32
+
+typedef struct ServerWorker ServerWorker;     /* server/server-worker.h */
+
+typedef struct HttpRequest {
+        const char *method;           /* "GET" "HEAD" "POST" … */
+        const char *path;             /* percent-decoded path, no query */
+        const char *query;            /* raw query string or NULL */
+        const char *base_url;         /* "https://host:port" as the client addressed us (Host header) */
+        const char *url;              /* base_url + path (what an ACME JWS "url" must equal) */
+        const uint8_t *body;          /* NUL-terminated for convenience; body_size excludes it */
+        size_t body_size;
+        bool tls;
+        X509 *client_cert;            /* borrowed, NULL without a verified TLS client certificate */
+        const char *remote_address;   /* "127.0.0.1" */
+        ServerWorker *worker;         /* store handle, config snapshot: server/server-worker.h */
+        void *impl;                   /* the layer's own (evhttp_request) */
+} HttpRequest;
+
+/* Header lookup, case-insensitive. NULL if absent. */
+const char *http_request_get_header(const HttpRequest *req, const char *name);
+
+typedef struct HttpHeader {
+        char *name;
+        char *value;
+} HttpHeader;
+
+typedef struct HttpResponse {
+        int status;                    /* 200 unless set */
+        HttpHeader headers[HTTP_RESPONSE_HEADERS_MAX];
+        size_t n_headers;
+        char *content_type;
+        uint8_t *body;
+        size_t body_size;
+} HttpResponse;
+
+/* Adds a header (repeatable: several Link headers). -E2BIG past HTTP_RESPONSE_HEADERS_MAX. */
+int http_response_add_header(HttpResponse *resp, const char *name, const char *value);
+int http_response_add_headerf(HttpResponse *resp, const char *name, const char *format, ...)
+        _printf_(3, 4);
+/* Replaces the body (copied). */
+int http_response_set_body(HttpResponse *resp, int status, const char *content_type,
+                           const void *body, size_t size);
+/* Serializes obj compactly with the given content type ("application/json",
+ * "application/problem+json"). */
+int http_response_set_json(HttpResponse *resp, int status, const char *content_type,
+                           json_object *obj);
+void http_response_done(HttpResponse *resp);
+
+/* A front end's entry point for every request under its prefix. Return 0 after filling resp;
+ * a negative return makes the layer answer 500 with a plain body (front ends should map their
+ * own errors to protocol errors instead). */
+typedef int (*HttpHandler)(const HttpRequest *req, HttpResponse *resp, void *userdata);
+
+typedef struct HttpRoute {
+        const char *prefix;            /* "/api/v1/protocols/acme/" — longest prefix wins */
+        HttpHandler handler;
+        void *userdata;
+} HttpRoute;

@@ -1,0 +1,67 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+#pragma once
+
+/* The registration authority: one enrollment request type for every protocol. Front ends
+ * include this header, never ca/ or the store's write side for certificates. */
+
+#include <stdint.h>
+
+#include <openssl/evp.h>
+#include <openssl/x509.h>
+
+#include "server/ra/ra-profile.h"
+#include "server/store/store.h"
+#include "shared/time-util.h"
+
+typedef enum IdentifierType {
+        IDENTIFIER_DNS,
+        IDENTIFIER_IP,
+        _IDENTIFIER_TYPE_MAX,
+        _IDENTIFIER_TYPE_INVALID = -22,
+} IdentifierType;
+
+const char *identifier_type_to_string(IdentifierType t);     /* "dns" "ip" */
+IdentifierType identifier_type_from_string(const char *s);
+
+/* Policy checks, usable before enrollment (ACME newOrder checks identifiers early).
+ * Identifier values: DNS names are lower-cased ASCII (A-labels), "*." prefix for wildcards; IPs
+ * in canonical text. Syntax errors: -CF_E_MALFORMED; not allowed: -CF_E_REJECTED_IDENTIFIER. */
+int ra_check_identifier(const RaProfile *ra, IdentifierType type, const char *value);
+/* Key algorithm and size: -CF_E_BAD_PUBLIC_KEY with a detail. */
+int ra_check_key(const RaProfile *ra, EVP_PKEY *key, const char **ret_detail);
+/* Requested validity: not_after - not_before within max_validity; 0 = defaults. */
+int ra_check_validity(const RaProfile *ra, cf_time_t not_before, cf_time_t not_after);
+
+typedef struct RaEnrollRequest {
+        const char *protocol;              /* "acme" */
+        const char *protocol_profile;
+        const RaProfile *ra;
+        X509_REQ *csr;
+        char **dns;                        /* the identifiers authorised (exactly these go in the cert) */
+        char **ips;
+        cf_time_t not_before;              /* 0: now */
+        cf_time_t not_after;               /* 0: not_before + validity */
+        int64_t account_id;                /* 0: none */
+        const char *replaces;              /* serial, NULL: none */
+} RaEnrollRequest;
+
+typedef struct RaEnrollResult {
+        X509 *cert;
+        STACK_OF(X509) *chain;             /* issuing chain without the leaf */
+        char *serial;
+        char *pem_fullchain;               /* leaf + chain */
+} RaEnrollResult;
+
+RaEnrollResult *ra_enroll_result_free(RaEnrollResult *r);
+DEFINE_TRIVIAL_CLEANUP_FUNC(RaEnrollResult *, ra_enroll_result_free);
+
+/* Checks the request against the RA profile (CSR signature and key policy, the CSR's names equal
+ * the authorised identifiers exactly — -CF_E_BAD_CSR otherwise — validity), asks the CA backend to
+ * sign, and stores the certificate in the inventory (with the replacement link if replaces is
+ * set), all inside one store transaction: nothing is stored if anything fails.
+ * -CF_E_APPROVAL_PENDING if the profile requires approval. */
+int ra_enroll(Store *store, const ProfileSet *profiles, const RaEnrollRequest *req,
+              RaEnrollResult **ret);
+
+/* Revokes in the CA backend and marks the inventory row revoked. */
+int ra_revoke(Store *store, const ProfileSet *profiles, const char *serial, int reason);

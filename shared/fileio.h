@@ -1,0 +1,20 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+#pragma once
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <sys/types.h>
+
+/* Reads a whole regular file. Files larger than max_size: -EFBIG. The buffer gets a trailing
+ * NUL (not counted). */
+int read_full_file(const char *path, size_t max_size, char **ret, size_t *ret_size);
+
+/* Writes a file atomically: temporary file in the same directory (created with mode, so a key is
+ * never readable by others even for a moment), write, fchown(uid, gid) unless they are
+ * (uid_t)-1/(gid_t)-1, fchmod(mode), fsync, rename over path, fsync of the directory. On any
+ * failure the old file is untouched and the temporary is removed. */
+int write_file_atomic(const char *path, const void *data, size_t size, mode_t mode,
+                      uid_t uid, gid_t gid);
+
+/* mkdir -p with mode for the created components. */
+int mkdir_p(const char *path, mode_t mode);
