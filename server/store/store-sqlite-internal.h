@@ -1,0 +1,54 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+#pragma once
+
+/* Shared by the SQLite backend files (store-sqlite*.c) only. Nothing outside server/store/
+ * includes this: the rest of the server sees store.h and store-acme.h. */
+
+#include <stdbool.h>
+#include <sqlite3.h>
+
+#include "server/store/store.h"
+
+#define STORE_SQLITE_STMT_CACHE_MAX 128
+
+typedef struct StoreStmtCacheEntry {
+        const char *sql;            /* static string: the cache is keyed by pointer */
+        sqlite3_stmt *stmt;
+} StoreStmtCacheEntry;
+
+struct Store {
+        sqlite3 *db;
+        bool in_transaction;
+        StoreStmtCacheEntry stmt_cache[STORE_SQLITE_STMT_CACHE_MAX];
+        size_t n_stmt_cache;
+};
+
+/* SQLITE_BUSY/LOCKED → -EBUSY, CONSTRAINT → -EEXIST, NOMEM → -ENOMEM, TOOBIG → -E2BIG,
+ * NOTFOUND/DONE-without-row → -ENOENT (callers decide), anything else → -EIO. */
+int store_sqlite_errno(int rc);
+
+/* A prepared statement for sql (a string literal), cached per connection, reset and with bindings
+ * cleared. Use with _cleanup_(store_sqlite_resetp) so it is reset after use. */
+int store_sqlite_stmt(Store *s, const char *sql, sqlite3_stmt **ret);
+static inline void store_sqlite_resetp(sqlite3_stmt **st) {
+        if (*st) {
+                sqlite3_reset(*st);
+                sqlite3_clear_bindings(*st);
+        }
+}
+
+/* Executes a statement with no result rows (BEGIN, DDL). */
+int store_sqlite_exec(Store *s, const char *sql);
+
+/* Versioned schema: migrations[i].version == i + 1, applied in order, each in its own
+ * transaction, recorded with PRAGMA user_version. Version 1: core + inventory (store-sqlite.c's
+ * owner). Version 2: ACME tables (the ACME front end's owner). Append only: a released migration
+ * is never edited. */
+typedef struct StoreMigration {
+        int version;
+        const char *description;
+        const char *sql;
+} StoreMigration;
+
+extern const StoreMigration store_sqlite_migrations[];
+extern const size_t store_sqlite_n_migrations;
