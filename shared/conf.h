@@ -2,7 +2,7 @@
 #pragma once
 
 /* The config reader: systemd-style INI ([Section], Key=value, '#' and ';' comments), tokenised by
- * libinih, with drop-ins: after PATH, every PATH.d/*.conf in lexical order (PATH "x.conf" →
+ * libinih, with drop-ins: after PATH, every PATH.d/NAME.conf in lexical order (PATH "x.conf" →
  * directory "x.conf.d/"). Keys are mapped through one table; every unknown section or key and
  * every bad value is an error naming file and line.
  *
@@ -14,6 +14,7 @@
 
 #define CONF_FILE_MAX (1024u * 1024u)     /* a config file larger than this: -EFBIG */
 #define CONF_DROPINS_MAX 256
+#define CONF_LINE_MAX 4096u               /* a longer line (after leading blanks): -E2BIG */
 
 typedef struct ConfLocation {
         const char *file;

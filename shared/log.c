@@ -140,7 +140,7 @@ static int log_dispatch(int level, int error, const char *message_id, const char
         if (error > 0)
                 error = -error;
         if ((level & 7) > log_max_level)
-                return error;
+                return error < 0 ? error : -EIO;
 
         expand_percent_m(format, error, fmt, sizeof fmt);
 #pragma GCC diagnostic push
@@ -176,7 +176,8 @@ static int log_dispatch(int level, int error, const char *message_id, const char
                 write_stderr(level, certificate, message);
 
         errno = saved_errno;
-        return error;
+        /* log.h: "-EIO if 0 was passed", so that `return log_error_errno(0, …)` still fails. */
+        return error < 0 ? error : -EIO;
 }
 
 int log_internal(int level, int error, const char *file, int line, const char *func,
