@@ -8,6 +8,7 @@
 #include <stdint.h>
 
 #include <openssl/x509.h>
+#include <openssl/x509v3.h>
 
 #include "shared/key.h"
 #include "shared/macro.h"
@@ -15,7 +16,7 @@
 
 /* Key usage bits as in X509_get_key_usage() (KU_DIGITAL_SIGNATURE …). */
 typedef struct CertInfo {
-        char *serial_hex;          /* lower-case hex, no leading zeros beyond one byte pair, no colons */
+        char *serial_hex;          /* as cert_serial_hex(): lower-case hex, no leading zeros, no colons */
         uint8_t *serial;           /* big-endian magnitude bytes as encoded (used by ARI) */
         size_t serial_size;
         char *issuer;              /* RFC 2253 one-line */
@@ -47,3 +48,18 @@ int cert_serial_hex(X509 *cert, char **ret);
 /* Checks that chain[i] is issued by chain[i+1] (name match and signature) for every i.
  * -CF_E_MALFORMED with the first offending index in *ret_bad_index (if non-NULL). */
 int chain_check_order(STACK_OF(X509) *chain, size_t *ret_bad_index);
+
+/* X.509 name helpers, shared with csr.c. */
+
+/* RFC 2253 one-line form (UTF-8 left unescaped). */
+int x509_name_to_string(const X509_NAME *name, char **ret);
+/* The last (most specific) commonName as UTF-8; -ENOENT if there is none, -EBADMSG if it does not
+ * convert or contains a NUL. */
+int x509_name_get_common_name(const X509_NAME *name, char **ret);
+
+/* Collects the dNSName (lower-cased), iPAddress (inet_ntop text), rfc822Name and URI entries of
+ * gens, each list in order (NULL for an empty list). Other name types are skipped, or -EBADMSG if
+ * strict. More than max entries in total, malformed entries (embedded NUL, non-ASCII, bad IP
+ * length): -EBADMSG. gens may be NULL (four empty lists). */
+int general_names_collect(const GENERAL_NAMES *gens, bool strict, size_t max,
+                          char ***ret_dns, char ***ret_ips, char ***ret_emails, char ***ret_uris);
