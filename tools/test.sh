@@ -39,8 +39,8 @@ echo "=== fuzz targets ==="
 fuzz_dir="$builds/fuzz"
 fuzz_log="$builds/fuzz-results.txt"
 : > "$fuzz_log"
-if CC=clang meson setup --wipe "$fuzz_dir" "$top" -Dfuzz=true -Dtests=false >/dev/null 2>&1 ||
-   CC=clang meson setup "$fuzz_dir" "$top" -Dfuzz=true -Dtests=false >/dev/null; then
+if CC=clang meson setup --wipe "$fuzz_dir" "$top" -Dfuzz=true -Dtests=false -Db_lundef=false >/dev/null 2>&1 ||
+   CC=clang meson setup "$fuzz_dir" "$top" -Dfuzz=true -Dtests=false -Db_lundef=false >/dev/null; then
         if ninja -C "$fuzz_dir"; then
                 for target in "$fuzz_dir"/tests/fuzz/fuzz-*; do
                         [ -x "$target" ] || continue
