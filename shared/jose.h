@@ -49,6 +49,11 @@ int jwk_thumbprint_from_key(EVP_PKEY *key, char **ret);
  * Returns the flattened JSON serialization as a string. ECDSA signatures are raw r||s. */
 int jws_sign(EVP_PKEY *key, const char *kid, const char *nonce, const char *url,
              json_object *payload, char **ret);
+/* The JWS Signature over an arbitrary JWS Signing Input ("<b64url header>.<b64url payload>") with
+ * the alg of key (jws_alg_for_key); ECDSA as raw r||s. For callers and tests that build their own
+ * protected headers. */
+int jws_sign_input(EVP_PKEY *key, const char *signing_input, size_t size,
+                   uint8_t **ret, size_t *ret_size);
 /* RFC 8555 §7.3.4 external account binding: HS256 JWS over the account's public JWK with
  * protected {"alg":"HS256","kid":eab_kid,"url":url}. Returned as a JSON object for newAccount. */
 int jws_sign_eab(const uint8_t *hmac_key, size_t hmac_key_len, const char *eab_kid,
