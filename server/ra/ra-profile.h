@@ -35,7 +35,8 @@ typedef struct RaProfile {
         char *name;
         char *ca;                      /* CaConfig name */
         bool enabled;
-        char **allowed_identifiers;    /* "*.internal.example", "host.example", "10.0.0.0/8", "fd00::/8" */
+        char **allowed_identifiers;    /* "*.internal.example", "host.example", "10.0.0.0/8", "fd00::/8";
+                                          "*": any DNS name; empty: nothing is allowed */
         char **key_algorithms;         /* "ec" "rsa" "ed25519" */
         unsigned min_rsa_bits;         /* default 2048 */
         unsigned min_ec_bits;          /* default 256 */
@@ -77,6 +78,9 @@ int profile_set_section_handler(const char *section, const char *name, void *use
  * $CREDENTIALS_DIRECTORY, or an absolute path), checks references (RA → CA exists, ACME →
  * RA exists). Errors get a message in *ret_error. */
 int profile_set_finish(ProfileSet *p, const char *credentials_dir, char **ret_error);
+/* Before profile_set_finish(): a [CA] section without Directory= defaults to
+ * STATE_DIRECTORY/ca/NAME (without this call: /var/lib/certfleet/server/ca/NAME). */
+int profile_set_set_state_directory(ProfileSet *p, const char *state_directory);
 
 ProfileSet *profile_set_ref(ProfileSet *p);
 ProfileSet *profile_set_unref(ProfileSet *p);

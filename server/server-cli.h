@@ -1,0 +1,24 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+#pragma once
+
+/* The admin subcommands of certfleet-server that work on the state directory directly (no
+ * running daemon needed). server-main.c dispatches to them with argv starting at the group word:
+ *
+ *   server_cli_ca(argc, argv = {"ca", "init", "--force", …}, config_path)
+ *   server_cli_cert(argc, argv = {"cert", "list", "--expiring", "7d", …}, config_path)
+ *
+ *   ca init [--ca NAME] [--key-type ec-p256|ec-p384|rsa-2048|…] [--force] [--directory DIR]
+ *   cert list [--expiring 7d] [--profile P] [--json]
+ *   cert show SERIAL [--json] [--pem]
+ *   cert renew-now SERIAL
+ *   cert revoke SERIAL [--reason N]
+ *
+ * They print their own messages and return the process exit code. */
+
+#define SERVER_CLI_EXIT_OK 0
+#define SERVER_CLI_EXIT_FAILURE 1
+#define SERVER_CLI_EXIT_USAGE 2
+#define SERVER_CLI_EXIT_NOT_FOUND 4
+
+int server_cli_ca(int argc, char *argv[], const char *config_path);
+int server_cli_cert(int argc, char *argv[], const char *config_path);

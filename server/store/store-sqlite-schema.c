@@ -1,0 +1,127 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* The versioned SQLite schema. Append only: a released migration is never edited; a change is a
+ * new entry. migrations[i].version must be i + 1. */
+
+#include "server/store/store-sqlite-internal.h"
+
+const StoreMigration store_sqlite_migrations[] = {
+        {
+                .version = 1,
+                .description = "meta and certificate inventory",
+                /* identifiers: a JSON array of "type:value" strings ("dns:a.example",
+                 * "ip:10.0.0.1"). Nothing queries inside it, so a child table would only cost
+                 * joins; if a search by identifier is ever needed, a migration adds one.
+                 * replaces/replaced_by carry no foreign key: the replaced certificate may come
+                 * from an import with no row here, and the RA checks the link itself. */
+                .sql =
+                "CREATE TABLE meta (\n"
+                "        key TEXT PRIMARY KEY NOT NULL,\n"
+                "        value TEXT NOT NULL\n"
+                ");\n"
+                "INSERT INTO meta (key, value) VALUES ('created', CAST(strftime('%s', 'now') AS TEXT));\n"
+                "CREATE TABLE inventory (\n"
+                "        serial TEXT PRIMARY KEY NOT NULL,\n"
+                "        protocol TEXT NOT NULL,\n"
+                "        protocol_profile TEXT,\n"
+                "        ra_profile TEXT,\n"
+                "        ca TEXT,\n"
+                "        account_id INTEGER NOT NULL DEFAULT 0,\n"
+                "        identifiers TEXT NOT NULL DEFAULT '[]',\n"
+                "        subject TEXT,\n"
+                "        not_before INTEGER NOT NULL,\n"
+                "        not_after INTEGER NOT NULL,\n"
+                "        issued_at INTEGER NOT NULL,\n"
+                "        status TEXT NOT NULL CHECK (status IN ('valid', 'revoked')),\n"
+                "        revocation_reason INTEGER NOT NULL DEFAULT -1,\n"
+                "        revoked_at INTEGER NOT NULL DEFAULT 0,\n"
+                "        ari_cert_id TEXT,\n"
+                "        replaces TEXT,\n"
+                "        replaced_by TEXT,\n"
+                "        renew_now INTEGER NOT NULL DEFAULT 0,\n"
+                "        pem TEXT NOT NULL,\n"
+                "        chain_pem TEXT\n"
+                ");\n"
+                "CREATE INDEX inventory_not_after ON inventory (not_after);\n"
+                "CREATE UNIQUE INDEX inventory_ari_cert_id ON inventory (ari_cert_id);\n"
+                "CREATE INDEX inventory_protocol_profile ON inventory (protocol_profile);\n"
+                "CREATE INDEX inventory_ra_profile ON inventory (ra_profile);\n"
+                "CREATE INDEX inventory_account_id ON inventory (account_id);\n",
+        },
+        {
+                .version = 2,
+                .description = "ACME accounts, orders, authorizations, challenges, nonces",
+                /* profile is the ACME route key ("default" or "raProfile/web"): accounts are
+                 * separate per URL namespace. identifiers/error/contacts are JSON texts only
+                 * the front end reads. acme_nonces holds replay records (single-use nonces
+                 * shared by every instance); acme_secrets the nonce key. */
+                .sql =
+                "CREATE TABLE acme_accounts (\n"
+                "        id INTEGER PRIMARY KEY AUTOINCREMENT,\n"
+                "        profile TEXT NOT NULL,\n"
+                "        jwk TEXT NOT NULL,\n"
+                "        thumbprint TEXT NOT NULL,\n"
+                "        status TEXT NOT NULL CHECK (status IN ('valid', 'deactivated', 'revoked')),\n"
+                "        contacts TEXT NOT NULL DEFAULT '[]',\n"
+                "        tos_agreed INTEGER NOT NULL DEFAULT 0,\n"
+                "        eab_kid TEXT,\n"
+                "        created INTEGER NOT NULL,\n"
+                "        UNIQUE (profile, thumbprint)\n"
+                ");\n"
+                "CREATE TABLE acme_orders (\n"
+                "        id INTEGER PRIMARY KEY AUTOINCREMENT,\n"
+                "        account_id INTEGER NOT NULL REFERENCES acme_accounts (id),\n"
+                "        profile TEXT NOT NULL,\n"
+                "        status TEXT NOT NULL CHECK (status IN ('pending', 'ready', 'processing', 'valid', 'invalid')),\n"
+                "        identifiers TEXT NOT NULL,\n"
+                "        not_before INTEGER NOT NULL DEFAULT 0,\n"
+                "        not_after INTEGER NOT NULL DEFAULT 0,\n"
+                "        expires INTEGER NOT NULL,\n"
+                "        error TEXT,\n"
+                "        csr BLOB,\n"
+                "        cert_serial TEXT,\n"
+                "        replaces TEXT,\n"
+                "        created INTEGER NOT NULL\n"
+                ");\n"
+                "CREATE INDEX acme_orders_account ON acme_orders (account_id);\n"
+                "CREATE INDEX acme_orders_replaces ON acme_orders (replaces);\n"
+                "CREATE TABLE acme_authzs (\n"
+                "        id INTEGER PRIMARY KEY AUTOINCREMENT,\n"
+                "        account_id INTEGER NOT NULL REFERENCES acme_accounts (id),\n"
+                "        profile TEXT NOT NULL,\n"
+                "        identifier_type TEXT NOT NULL CHECK (identifier_type IN ('dns', 'ip')),\n"
+                "        identifier_value TEXT NOT NULL,\n"
+                "        wildcard INTEGER NOT NULL DEFAULT 0,\n"
+                "        status TEXT NOT NULL CHECK (status IN ('pending', 'valid', 'invalid', 'deactivated', 'expired', 'revoked')),\n"
+                "        expires INTEGER NOT NULL,\n"
+                "        created INTEGER NOT NULL\n"
+                ");\n"
+                "CREATE INDEX acme_authzs_reuse ON acme_authzs (account_id, identifier_type, identifier_value);\n"
+                "CREATE TABLE acme_challenges (\n"
+                "        id INTEGER PRIMARY KEY AUTOINCREMENT,\n"
+                "        authz_id INTEGER NOT NULL REFERENCES acme_authzs (id),\n"
+                "        type TEXT NOT NULL CHECK (type IN ('http-01', 'dns-01', 'tls-alpn-01')),\n"
+                "        token TEXT NOT NULL,\n"
+                "        status TEXT NOT NULL CHECK (status IN ('pending', 'processing', 'valid', 'invalid')),\n"
+                "        validated INTEGER NOT NULL DEFAULT 0,\n"
+                "        error TEXT\n"
+                ");\n"
+                "CREATE INDEX acme_challenges_authz ON acme_challenges (authz_id);\n"
+                "CREATE TABLE acme_order_authzs (\n"
+                "        order_id INTEGER NOT NULL REFERENCES acme_orders (id),\n"
+                "        authz_id INTEGER NOT NULL REFERENCES acme_authzs (id),\n"
+                "        PRIMARY KEY (order_id, authz_id)\n"
+                ");\n"
+                "CREATE INDEX acme_order_authzs_authz ON acme_order_authzs (authz_id);\n"
+                "CREATE TABLE acme_nonces (\n"
+                "        id TEXT PRIMARY KEY NOT NULL,\n"
+                "        expires INTEGER NOT NULL\n"
+                ");\n"
+                "CREATE INDEX acme_nonces_expires ON acme_nonces (expires);\n"
+                "CREATE TABLE acme_secrets (\n"
+                "        name TEXT PRIMARY KEY NOT NULL,\n"
+                "        value BLOB NOT NULL\n"
+                ");\n",
+        },
+};
+
+const size_t store_sqlite_n_migrations = ELEMENTSOF(store_sqlite_migrations);

@@ -1,0 +1,421 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+#include <sqlite3.h>
+
+#include "server/store/store-sqlite-internal.h"
+#include "server/store/store.h"
+#include "shared/errors.h"
+#include "shared/strv.h"
+
+static char tmpdir[] = "/tmp/test-store-sqlite-XXXXXX";
+static unsigned db_counter;
+
+static int setup(void **state) {
+        return mkdtemp(tmpdir) ? 0 : -1;
+}
+
+static int teardown(void **state) {
+        char cmd[256];
+        snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmpdir);
+        return system(cmd) == 0 ? 0 : -1;
+}
+
+/* A fresh database path per test. */
+static char *new_db_path(void) {
+        char *p;
+        assert_true(asprintf(&p, "%s/db-%u.sqlite", tmpdir, ++db_counter) > 0);
+        return p;
+}
+
+static Store *open_store(const char *path) {
+        Store *s = NULL;
+        char *url;
+
+        assert_true(asprintf(&url, "sqlite:%s", path) > 0);
+        assert_int_equal(store_open(url, &s), 0);
+        free(url);
+        assert_non_null(s);
+        return s;
+}
+
+/* Reads a single integer or text result through an independent SQLite connection. */
+static char *raw_query(const char *path, const char *sql) {
+        sqlite3 *db = NULL;
+        sqlite3_stmt *st = NULL;
+        char *result = NULL;
+
+        assert_int_equal(sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
+        assert_int_equal(sqlite3_prepare_v2(db, sql, -1, &st, NULL), SQLITE_OK);
+        if (sqlite3_step(st) == SQLITE_ROW && sqlite3_column_type(st, 0) != SQLITE_NULL)
+                result = strdup((const char *) sqlite3_column_text(st, 0));
+        sqlite3_finalize(st);
+        sqlite3_close(db);
+        return result;
+}
+
+static void make_cert(InventoryCert *c, const char *serial, const char *profile, const char *protocol,
+                      int64_t account, cf_time_t not_after) {
+        static char *ids[] = { (char *) "dns:a.example", (char *) "ip:10.0.0.1", NULL };
+        static char ari_buf[8][64];
+        static unsigned ari_n;
+        char *ari = ari_buf[ari_n++ % 8];
+
+        snprintf(ari, 64, "aki.%s", serial);
+        *c = (InventoryCert) {
+                .serial = (char *) serial,
+                .protocol = (char *) protocol,
+                .protocol_profile = (char *) profile,
+                .ra_profile = (char *) "ra-web",
+                .ca = (char *) "internal",
+                .account_id = account,
+                .identifiers = ids,
+                .subject = (char *) "CN=a.example",
+                .not_before = not_after - 1000,
+                .not_after = not_after,
+                .issued_at = not_after - 999,
+                .status = CERT_STATUS_VALID,
+                .revocation_reason = -1,
+                .ari_cert_id = ari,
+                .pem = (char *) "-----BEGIN CERTIFICATE-----\nAA==\n-----END CERTIFICATE-----\n",
+                .chain_pem = NULL,
+        };
+}
+
+static void test_store_creates_file_0600_in_wal_mode(void **state) {
+        char *path = new_db_path();
+        Store *s = open_store(path);
+        struct stat st;
+        char *mode;
+
+        assert_int_equal(stat(path, &st), 0);
+        assert_int_equal(st.st_mode & 0777, 0600);
+        mode = raw_query(path, "PRAGMA journal_mode");
+        assert_string_equal(mode, "wal");
+        free(mode);
+
+        store_close(s);
+        free(path);
+}
+
+static void test_store_accepts_bare_path(void **state) {
+        char *path = new_db_path();
+        Store *s = NULL;
+        int v;
+
+        assert_int_equal(store_open(path, &s), 0);
+        assert_int_equal(store_schema_version(s, &v), 0);
+        assert_int_equal(v, (int) store_sqlite_n_migrations);
+        store_close(s);
+        assert_int_equal(access(path, F_OK), 0);
+        free(path);
+}
+
+static void test_store_migrations_idempotent_on_reopen(void **state) {
+        char *path = new_db_path();
+        Store *s = open_store(path);
+        InventoryCert c, *got = NULL;
+        char *uv, expected[16];
+        int v;
+
+        assert_true(store_sqlite_n_migrations >= 1);
+        assert_int_equal(store_sqlite_migrations[0].version, 1);
+        assert_int_equal(store_schema_version(s, &v), 0);
+        assert_int_equal(v, (int) store_sqlite_n_migrations);
+
+        make_cert(&c, "0a1b", "default", "acme", 0, 2000000000);
+        assert_int_equal(store_inventory_insert(s, &c), 0);
+        store_close(s);
+
+        /* Reopening must neither fail on existing tables nor lose data. */
+        s = open_store(path);
+        assert_int_equal(store_schema_version(s, &v), 0);
+        assert_int_equal(v, (int) store_sqlite_n_migrations);
+        assert_int_equal(store_inventory_get(s, "0a1b", &got), 0);
+        inventory_cert_free(got);
+        store_close(s);
+
+        snprintf(expected, sizeof expected, "%zu", store_sqlite_n_migrations);
+        uv = raw_query(path, "PRAGMA user_version");
+        assert_string_equal(uv, expected);
+        free(uv);
+        uv = raw_query(path, "SELECT COUNT(*) FROM sqlite_master WHERE type = 'index' AND tbl_name = 'inventory' "
+                             "AND name IN ('inventory_not_after', 'inventory_ari_cert_id', "
+                             "'inventory_protocol_profile', 'inventory_account_id')");
+        assert_string_equal(uv, "4");
+        free(uv);
+        free(path);
+}
+
+static void test_store_refuses_newer_schema(void **state) {
+        char *path = new_db_path();
+        Store *s = open_store(path);
+        char sql[64];
+
+        snprintf(sql, sizeof sql, "PRAGMA user_version = %zu", store_sqlite_n_migrations + 1);
+        assert_int_equal(store_sqlite_exec(s, sql), 0);
+        store_close(s);
+
+        s = NULL;
+        assert_int_equal(store_open(path, &s), -EPROTONOSUPPORT);
+        assert_null(s);
+        free(path);
+}
+
+static void test_store_inventory_round_trip(void **state) {
+        char *path = new_db_path();
+        Store *s = open_store(path);
+        InventoryCert c, *got = NULL;
+
+        make_cert(&c, "7f00aa", "default", "acme", 42, 1900000000);
+        c.chain_pem = (char *) "CHAIN";
+        c.replaces = (char *) "0123";
+        assert_int_equal(store_begin(s), 0);
+        assert_int_equal(store_inventory_insert(s, &c), 0);
+        assert_int_equal(store_commit(s), 0);
+
+        assert_int_equal(store_inventory_get(s, "7f00aa", &got), 0);
+        assert_string_equal(got->serial, "7f00aa");
+        assert_string_equal(got->protocol, "acme");
+        assert_string_equal(got->protocol_profile, "default");
+        assert_string_equal(got->ra_profile, "ra-web");
+        assert_string_equal(got->ca, "internal");
+        assert_int_equal(got->account_id, 42);
+        assert_int_equal(strv_length(got->identifiers), 2);
+        assert_string_equal(got->identifiers[0], "dns:a.example");
+        assert_string_equal(got->identifiers[1], "ip:10.0.0.1");
+        assert_string_equal(got->subject, "CN=a.example");
+        assert_int_equal(got->not_before, 1900000000 - 1000);
+        assert_int_equal(got->not_after, 1900000000);
+        assert_int_equal(got->issued_at, 1900000000 - 999);
+        assert_int_equal(got->status, CERT_STATUS_VALID);
+        assert_int_equal(got->revocation_reason, -1);
+        assert_int_equal(got->revoked_at, 0);
+        assert_string_equal(got->ari_cert_id, "aki.7f00aa");
+        assert_string_equal(got->replaces, "0123");
+        assert_null(got->replaced_by);
+        assert_false(got->renew_now);
+        assert_string_equal(got->pem, c.pem);
+        assert_string_equal(got->chain_pem, "CHAIN");
+        inventory_cert_free(got);
+
+        got = NULL;
+        assert_int_equal(store_inventory_get_by_ari_id(s, "aki.7f00aa", &got), 0);
+        assert_string_equal(got->serial, "7f00aa");
+        inventory_cert_free(got);
+        assert_int_equal(store_inventory_get_by_ari_id(s, "aki.nothing", &got), -ENOENT);
+        assert_int_equal(store_inventory_get(s, "ffff", &got), -ENOENT);
+
+        /* The serial is the primary key. */
+        c.ari_cert_id = (char *) "other";
+        assert_int_equal(store_inventory_insert(s, &c), -EEXIST);
+
+        store_close(s);
+        free(path);
+}
+
+static size_t list_count(Store *s, const InventoryFilter *f, const char *expected_serials) {
+        InventoryCert **l = NULL;
+        char joined[256] = "";
+        size_t n = 0;
+
+        assert_int_equal(store_inventory_list(s, f, &l), 0);
+        assert_non_null(l);
+        for (InventoryCert **i = l; *i; i++, n++) {
+                if (n > 0)
+                        strcat(joined, ",");
+                strcat(joined, (*i)->serial);
+        }
+        assert_string_equal(joined, expected_serials);
+        inventory_cert_list_free(l);
+        return n;
+}
+
+static void test_store_inventory_list_filters(void **state) {
+        char *path = new_db_path();
+        Store *s = open_store(path);
+        cf_time_t now = time_now();
+        InventoryCert c;
+
+        /* Inserted out of order: the list is ordered by not_after. */
+        make_cert(&c, "03", "web", "acme", 7, now + 30 * 86400);
+        assert_int_equal(store_inventory_insert(s, &c), 0);
+        make_cert(&c, "01", "web", "acme", 7, now + 1 * 86400);
+        assert_int_equal(store_inventory_insert(s, &c), 0);
+        make_cert(&c, "02", "mdm", "scep", 0, now + 3 * 86400);
+        c.ra_profile = (char *) "ra-mdm";
+        assert_int_equal(store_inventory_insert(s, &c), 0);
+        make_cert(&c, "04", "web", "acme", 8, now + 2 * 86400);
+        assert_int_equal(store_inventory_insert(s, &c), 0);
+        assert_int_equal(store_inventory_revoke(s, "04", 1, now), 0);
+
+        assert_int_equal(list_count(s, NULL, "01,04,02,03"), 4);
+        assert_int_equal(list_count(s, &(InventoryFilter) {}, "01,04,02,03"), 4);
+        /* Expiring within a week: revoked certificates are not "expiring". */
+        assert_int_equal(list_count(s, &(InventoryFilter) { .expiring_before = now + 7 * 86400 }, "01,02"), 2);
+        assert_int_equal(list_count(s, &(InventoryFilter) { .profile = "web" }, "01,04,03"), 3);
+        /* The profile filter also matches the RA profile. */
+        assert_int_equal(list_count(s, &(InventoryFilter) { .profile = "ra-mdm" }, "02"), 1);
+        assert_int_equal(list_count(s, &(InventoryFilter) { .profile = "nope" }, ""), 0);
+        assert_int_equal(list_count(s, &(InventoryFilter) { .protocol = "scep" }, "02"), 1);
+        assert_int_equal(list_count(s, &(InventoryFilter) { .account_id = 7 }, "01,03"), 2);
+        assert_int_equal(list_count(s, &(InventoryFilter) { .limit = 2 }, "01,04"), 2);
+        assert_int_equal(list_count(s, &(InventoryFilter) { .profile = "web", .expiring_before = now + 7 * 86400 }, "01"), 1);
+
+        store_close(s);
+        free(path);
+}
+
+static void test_store_revoke_twice_is_already_revoked(void **state) {
+        char *path = new_db_path();
+        Store *s = open_store(path);
+        InventoryCert c, *got = NULL;
+
+        make_cert(&c, "aa", "web", "acme", 0, 2000000000);
+        assert_int_equal(store_inventory_insert(s, &c), 0);
+
+        assert_int_equal(store_inventory_revoke(s, "aa", 4, 1800000000), 0);
+        assert_int_equal(store_inventory_revoke(s, "aa", 1, 1800000001), -CF_E_ALREADY_REVOKED);
+        assert_int_equal(store_inventory_revoke(s, "bb", 1, 1800000001), -ENOENT);
+
+        assert_int_equal(store_inventory_get(s, "aa", &got), 0);
+        assert_int_equal(got->status, CERT_STATUS_REVOKED);
+        assert_int_equal(got->revocation_reason, 4);     /* the first revocation stands */
+        assert_int_equal(got->revoked_at, 1800000000);
+        inventory_cert_free(got);
+
+        store_close(s);
+        free(path);
+}
+
+static void test_store_mark_replaced_twice_is_already_replaced(void **state) {
+        char *path = new_db_path();
+        Store *s = open_store(path);
+        InventoryCert c, *got = NULL;
+
+        make_cert(&c, "0100", "web", "acme", 0, 2000000000);
+        assert_int_equal(store_inventory_insert(s, &c), 0);
+        make_cert(&c, "0200", "web", "acme", 0, 2000000001);
+        assert_int_equal(store_inventory_insert(s, &c), 0);
+        make_cert(&c, "0300", "web", "acme", 0, 2000000002);
+        assert_int_equal(store_inventory_insert(s, &c), 0);
+
+        assert_int_equal(store_inventory_mark_replaced(s, "0100", "0200"), 0);
+        assert_int_equal(store_inventory_mark_replaced(s, "0100", "0300"), -CF_E_ALREADY_REPLACED);
+        assert_int_equal(store_inventory_mark_replaced(s, "0999", "0300"), -ENOENT);
+        /* An unknown new serial must not leave half a link behind. */
+        assert_int_equal(store_inventory_mark_replaced(s, "0200", "0999"), -ENOENT);
+
+        assert_int_equal(store_inventory_get(s, "0100", &got), 0);
+        assert_string_equal(got->replaced_by, "0200");
+        inventory_cert_free(got);
+        assert_int_equal(store_inventory_get(s, "0200", &got), 0);
+        assert_string_equal(got->replaces, "0100");
+        assert_null(got->replaced_by);
+        inventory_cert_free(got);
+        assert_int_equal(store_inventory_get(s, "0300", &got), 0);
+        assert_null(got->replaces);
+        inventory_cert_free(got);
+
+        store_close(s);
+        free(path);
+}
+
+static void test_store_renew_now_flag(void **state) {
+        char *path = new_db_path();
+        Store *s = open_store(path);
+        InventoryCert c, *got = NULL;
+
+        make_cert(&c, "0c", "web", "acme", 0, 2000000000);
+        assert_int_equal(store_inventory_insert(s, &c), 0);
+        assert_int_equal(store_inventory_set_renew_now(s, "0c", true), 0);
+        assert_int_equal(store_inventory_set_renew_now(s, "0d", true), -ENOENT);
+        assert_int_equal(store_inventory_get(s, "0c", &got), 0);
+        assert_true(got->renew_now);
+        inventory_cert_free(got);
+        assert_int_equal(store_inventory_set_renew_now(s, "0c", false), 0);
+        assert_int_equal(store_inventory_get(s, "0c", &got), 0);
+        assert_false(got->renew_now);
+        inventory_cert_free(got);
+
+        store_close(s);
+        free(path);
+}
+
+static void test_store_rollback_leaves_nothing(void **state) {
+        char *path = new_db_path();
+        Store *s = open_store(path);
+        InventoryCert c, *got = NULL;
+        InventoryCert **l = NULL;
+
+        make_cert(&c, "0e", "web", "acme", 0, 2000000000);
+        assert_int_equal(store_begin(s), 0);
+        assert_int_equal(store_begin(s), -EBUSY);        /* not nestable */
+        assert_int_equal(store_inventory_insert(s, &c), 0);
+        assert_int_equal(store_inventory_get(s, "0e", &got), 0);   /* visible inside */
+        inventory_cert_free(got);
+        store_rollback(s);
+        store_rollback(s);                                /* no-op without a transaction */
+
+        assert_int_equal(store_inventory_get(s, "0e", &got), -ENOENT);
+        assert_int_equal(store_inventory_list(s, NULL, &l), 0);
+        assert_null(l[0]);
+        inventory_cert_list_free(l);
+        store_close(s);
+
+        /* Nothing reached the file either. */
+        {
+                char *n = raw_query(path, "SELECT COUNT(*) FROM inventory");
+                assert_string_equal(n, "0");
+                free(n);
+        }
+        free(path);
+}
+
+static void test_store_second_connection_sees_committed_data(void **state) {
+        char *path = new_db_path();
+        Store *a = open_store(path), *b = open_store(path);
+        InventoryCert c, *got = NULL;
+
+        make_cert(&c, "0f", "web", "acme", 0, 2000000000);
+        assert_int_equal(store_begin(a), 0);
+        assert_int_equal(store_inventory_insert(a, &c), 0);
+
+        /* Uncommitted: invisible to the other connection, which can still read (WAL). */
+        assert_int_equal(store_inventory_get(b, "0f", &got), -ENOENT);
+
+        assert_int_equal(store_commit(a), 0);
+        assert_int_equal(store_inventory_get(b, "0f", &got), 0);
+        assert_string_equal(got->serial, "0f");
+        inventory_cert_free(got);
+
+        store_close(a);
+        store_close(b);
+        free(path);
+}
+
+int main(void) {
+        const struct CMUnitTest tests[] = {
+                cmocka_unit_test(test_store_creates_file_0600_in_wal_mode),
+                cmocka_unit_test(test_store_accepts_bare_path),
+                cmocka_unit_test(test_store_migrations_idempotent_on_reopen),
+                cmocka_unit_test(test_store_refuses_newer_schema),
+                cmocka_unit_test(test_store_inventory_round_trip),
+                cmocka_unit_test(test_store_inventory_list_filters),
+                cmocka_unit_test(test_store_revoke_twice_is_already_revoked),
+                cmocka_unit_test(test_store_mark_replaced_twice_is_already_replaced),
+                cmocka_unit_test(test_store_renew_now_flag),
+                cmocka_unit_test(test_store_rollback_leaves_nothing),
+                cmocka_unit_test(test_store_second_connection_sees_committed_data),
+        };
+        return cmocka_run_group_tests(tests, setup, teardown);
+}
