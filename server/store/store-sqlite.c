@@ -206,10 +206,14 @@ static int store_create_file(const char *path) {
         int fd;
 
         /* Created here rather than by SQLite so the database (and, since SQLite copies the
-         * database's mode, its -wal and -shm files) is never readable by others. */
-        fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOCTTY, 0600);
+         * database's mode, its -wal and -shm files) is never readable by others.
+         * O_EXCL: an existing database must never be opened and closed here. Closing any
+         * descriptor of a file drops all of this process's POSIX locks on it, SQLite's included;
+         * another process would then think it is the last user, checkpoint and delete the WAL
+         * that our open connections still write to, and those writes would be lost. */
+        fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC | O_NOCTTY, 0600);
         if (fd < 0)
-                return -errno;
+                return errno == EEXIST ? 0 : -errno;
         close(fd);
         return 0;
 }

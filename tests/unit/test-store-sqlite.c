@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -403,6 +404,51 @@ static void test_store_second_connection_sees_committed_data(void **state) {
         free(path);
 }
 
+/* The server keeps connections open while it opens more (one per validation result) and an admin
+ * runs `certfleet-server cert list` in another process. None of that may make the other process
+ * believe it is the database's last user: it would checkpoint and delete the WAL that the
+ * server's connections still write to, and their later writes would be lost. */
+static void test_store_other_process_does_not_lose_our_writes(void **state) {
+        _cleanup_free_ char *wal = NULL;
+        char *path = new_db_path();
+        Store *server = open_store(path);
+        InventoryCert c;
+        pid_t pid;
+        int status;
+
+        /* A second connection in the same process, opened and closed. */
+        store_close(open_store(path));
+
+        /* Another process opens and closes the database. */
+        pid = fork();
+        assert_true(pid >= 0);
+        if (pid == 0) {
+                Store *s = NULL;
+                _exit(store_open(path, &s) < 0 ? 2 : (store_close(s), 0));
+        }
+        assert_int_equal(waitpid(pid, &status, 0), pid);
+        assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+
+        assert_true(asprintf(&wal, "%s-wal", path) > 0);
+        assert_int_equal(access(wal, F_OK), 0);
+
+        /* What the long-lived connection writes now is seen by a fresh process. */
+        make_cert(&c, "1234", "web", "acme", 0, 2000000000);
+        assert_int_equal(store_inventory_insert(server, &c), 0);
+        pid = fork();
+        assert_true(pid >= 0);
+        if (pid == 0) {
+                char *count = raw_query(path, "SELECT COUNT(*) FROM inventory WHERE serial = '1234'");
+                _exit(count && strcmp(count, "1") == 0 ? 0 : 3);
+        }
+        assert_int_equal(waitpid(pid, &status, 0), pid);
+        assert_true(WIFEXITED(status));
+        assert_int_equal(WEXITSTATUS(status), 0);
+
+        store_close(server);
+        free(path);
+}
+
 int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_store_creates_file_0600_in_wal_mode),
@@ -416,6 +462,7 @@ int main(void) {
                 cmocka_unit_test(test_store_renew_now_flag),
                 cmocka_unit_test(test_store_rollback_leaves_nothing),
                 cmocka_unit_test(test_store_second_connection_sees_committed_data),
+                cmocka_unit_test(test_store_other_process_does_not_lose_our_writes),
         };
         return cmocka_run_group_tests(tests, setup, teardown);
 }
