@@ -25,6 +25,8 @@ typedef struct VaConfig {
         unsigned tls_port;           /* default 443 */
         unsigned workers;            /* threads, default 4 */
         int64_t timeout;             /* seconds per validation, default 10 */
+        unsigned queue_size;         /* pending validations before va_submit() says -EAGAIN;
+                                        0: 1024 */
 } VaConfig;
 
 typedef struct VaRequest {
