@@ -1,0 +1,234 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* Finalize (RFC 8555 §7.4). The CSR is checked here first (names equal the order's identifiers
+ * exactly, key policy) so a bad one changes nothing; then the order goes to processing (which
+ * also stops a second concurrent finalize), the RA issues, and the order becomes valid.
+ *
+ * Issuance is synchronous (the local CA signs in milliseconds): the response is the valid order.
+ * When the RA profile requires approval, ra_enroll() answers -CF_E_APPROVAL_PENDING: the order
+ * stays processing with the CSR kept, clients get Retry-After, and each later fetch of the order
+ * asks the RA again until it issues or refuses. */
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "server/acme/acme-internal.h"
+#include "server/ra/ra.h"
+#include "shared/base64.h"
+#include "shared/csr.h"
+#include "shared/errors.h"
+#include "shared/json-util.h"
+#include "shared/log.h"
+#include "shared/pem.h"
+#include "shared/strv.h"
+
+/* The order's identifiers split by type, wildcard values with their "*." prefix. */
+static int order_identifiers(const AcmeOrder *o, char ***ret_dns, char ***ret_ips) {
+        _cleanup_(json_object_putp) json_object *arr = NULL;
+        _cleanup_(strv_freep) char **dns = NULL, **ips = NULL;
+        int q;
+
+        q = json_parse_strict(o->identifiers, strlen(o->identifiers), JWS_BODY_MAX, &arr);
+        if (q < 0)
+                return q;
+        for (size_t i = 0; i < json_object_array_length(arr); i++) {
+                json_object *e = json_object_array_get_idx(arr, i);
+                const char *type, *value;
+
+                if (json_get_string(e, "type", &type) < 0 || json_get_string(e, "value", &value) < 0)
+                        return -EIO;
+                q = strv_extend(strcmp(type, "ip") == 0 ? &ips : &dns, value);
+                if (q < 0)
+                        return q;
+        }
+        *ret_dns = TAKE_PTR(dns);
+        *ret_ips = TAKE_PTR(ips);
+        return 0;
+}
+
+static bool strv_has_duplicates(char **l) {
+        for (size_t i = 0; l && l[i]; i++)
+                for (size_t j = i + 1; l[j]; j++)
+                        if (strcmp(l[i], l[j]) == 0)
+                                return true;
+        return false;
+}
+
+static int csr_check(AcmeRequest *r, X509_REQ *csr, char **dns, char **ips) {
+        _cleanup_(csr_info_freep) CsrInfo *info = NULL;
+        const char *detail = NULL;
+        int q;
+
+        q = csr_inspect(csr, &info);
+        if (q < 0)
+                return acme_fail(r, -CF_E_BAD_CSR, "CSR is invalid or its signature does not verify");
+        if (info->emails || info->uris)
+                return acme_fail(r, -CF_E_BAD_CSR, "CSR may only contain DNS names and IP addresses");
+        if (strv_has_duplicates(info->dns) || strv_has_duplicates(info->ips) ||
+            !strv_equal_unordered(info->dns, dns) || !strv_equal_unordered(info->ips, ips))
+                return acme_fail(r, -CF_E_BAD_CSR, "CSR names do not match the order's identifiers exactly");
+        if (info->common_name && !strv_contains(dns, info->common_name) &&
+            !strv_contains(ips, info->common_name))
+                return acme_fail(r, -CF_E_BAD_CSR, "CSR common name is not one of the order's identifiers");
+        q = ra_check_key(r->ra, info->public_key, &detail);
+        if (q < 0)
+                return acme_fail(r, -CF_E_BAD_PUBLIC_KEY, "%s", detail ?: "Key is not allowed by this profile");
+        if (r->account && r->key && key_public_equal(info->public_key, r->key))
+                return acme_fail(r, -CF_E_BAD_CSR, "CSR key must differ from the account key");
+        return 0;
+}
+
+static int set_order_state(Store *s, AcmeOrder *o, AcmeStatus expect, AcmeStatus status,
+                           const char *serial, int error, const char *detail, bool keep_csr) {
+        _cleanup_(acme_order_freep) AcmeOrder *cur = NULL;
+        int q;
+
+        q = store_begin(s);
+        if (q < 0)
+                return q;
+        q = store_acme_order_get(s, o->id, &cur);
+        if (q < 0)
+                goto fail;
+        if (cur->status != expect) {
+                q = -CF_E_ORDER_NOT_READY;
+                goto fail;
+        }
+        o->status = status;
+        if (serial) {
+                free(o->cert_serial);
+                o->cert_serial = strdup(serial);
+                if (!o->cert_serial) {
+                        q = -ENOMEM;
+                        goto fail;
+                }
+        }
+        if (error < 0) {
+                free(o->error);
+                o->error = NULL;
+                q = acme_problem_json(error, detail, &o->error);
+                if (q < 0)
+                        goto fail;
+        }
+        if (!keep_csr) {
+                free(o->csr);
+                o->csr = NULL;
+                o->csr_size = 0;
+        }
+        q = store_acme_order_update(s, o);
+        if (q < 0)
+                goto fail;
+        return acme_commit(s);
+fail:
+        store_rollback(s);
+        return q;
+}
+
+/* Runs the RA on a processing order and records the outcome. */
+static int enroll(AcmeRequest *r, AcmeOrder *o, X509_REQ *csr, char **dns, char **ips) {
+        _cleanup_(ra_enroll_result_freep) RaEnrollResult *res = NULL;
+        RaEnrollRequest req = {
+                .protocol = "acme",
+                .protocol_profile = r->route_key,
+                .ra = r->ra,
+                .csr = csr,
+                .dns = dns,
+                .ips = ips,
+                .not_before = o->not_before,
+                .not_after = o->not_after,
+                .account_id = o->account_id,
+                .replaces = o->replaces,
+        };
+        int q, e;
+
+        q = ra_enroll(r->store, r->profiles, &req, &res);
+        if (q >= 0)
+                return set_order_state(r->store, o, ACME_STATUS_PROCESSING, ACME_STATUS_VALID,
+                                       res->serial, 0, NULL, false);
+        if (q == -CF_E_APPROVAL_PENDING)
+                return 0;
+
+        e = cf_error_is_protocol(q) ? q : -CF_E_SERVER_INTERNAL;
+        if (e == -CF_E_BAD_CSR || e == -CF_E_BAD_PUBLIC_KEY || e == -CF_E_REJECTED_IDENTIFIER ||
+            e == -CF_E_MALFORMED || e == -CF_E_ALREADY_REPLACED) {
+                /* The request was refused by policy: the order is back where it was, unchanged. */
+                int k = set_order_state(r->store, o, ACME_STATUS_PROCESSING, ACME_STATUS_READY,
+                                        NULL, 0, NULL, false);
+                if (k < 0)
+                        log_warning_errno(k, "Failed to return order %" PRIi64 " to ready: %m", o->id);
+                return acme_fail(r, e, "Issuance refused: %s", cf_error_name(q));
+        }
+        log_error_errno(q, "Issuance for ACME order %" PRIi64 " failed: %m", o->id);
+        (void) set_order_state(r->store, o, ACME_STATUS_PROCESSING, ACME_STATUS_INVALID, NULL,
+                               -CF_E_SERVER_INTERNAL, "Issuance failed", false);
+        return acme_fail(r, -CF_E_SERVER_INTERNAL, "Issuance failed");
+}
+
+int acme_finalize_retry_pending(AcmeRequest *r, AcmeOrder *o) {
+        _cleanup_(X509_REQ_freep) X509_REQ *csr = NULL;
+        _cleanup_(strv_freep) char **dns = NULL, **ips = NULL;
+        int q;
+
+        q = der_read_csr(o->csr, o->csr_size, &csr);
+        if (q < 0)
+                return q;
+        q = order_identifiers(o, &dns, &ips);
+        if (q < 0)
+                return q;
+        q = enroll(r, o, csr, dns, ips);
+        /* Refusals were recorded in the order; the fetch itself still succeeds. */
+        if (q < 0 && q != -CF_E_SERVER_INTERNAL && cf_error_is_protocol(q)) {
+                free(r->detail);
+                r->detail = NULL;
+                return 0;
+        }
+        return q == -CF_E_SERVER_INTERNAL ? 0 : q;
+}
+
+int acme_finalize_handle(AcmeRequest *r, int64_t id) {
+        _cleanup_(acme_order_freep) AcmeOrder *o = NULL;
+        _cleanup_(X509_REQ_freep) X509_REQ *csr = NULL;
+        _cleanup_(strv_freep) char **dns = NULL, **ips = NULL;
+        _cleanup_free_ uint8_t *der = NULL;
+        const char *b64;
+        AcmeStatus st;
+        size_t n;
+        int q;
+
+        q = acme_order_load_owned(r, id, &o);
+        if (q < 0)
+                return q;
+        st = acme_order_effective_status(o, time_now());
+        if (st != ACME_STATUS_READY)
+                return acme_fail(r, -CF_E_ORDER_NOT_READY, "Order is %s, not ready", acme_status_to_string(st));
+
+        if (!r->payload || json_get_string(r->payload, "csr", &b64) < 0)
+                return acme_fail(r, -CF_E_MALFORMED, "finalize needs a csr");
+        if (strlen(b64) > ACME_CSR_B64_MAX)
+                return acme_fail(r, -CF_E_BAD_CSR, "CSR is too large");
+        q = base64url_decode(b64, strlen(b64), (void **) &der, &n);
+        if (q < 0)
+                return acme_fail(r, -CF_E_MALFORMED, "csr is not base64url");
+        q = der_read_csr(der, n, &csr);
+        if (q < 0)
+                return acme_fail(r, -CF_E_BAD_CSR, "csr is not a DER PKCS#10 request");
+
+        q = order_identifiers(o, &dns, &ips);
+        if (q < 0)
+                return q;
+        q = csr_check(r, csr, dns, ips);
+        if (q < 0)
+                return q;
+
+        o->csr = TAKE_PTR(der);
+        o->csr_size = n;
+        q = set_order_state(r->store, o, ACME_STATUS_READY, ACME_STATUS_PROCESSING, NULL, 0, NULL, true);
+        if (q == -CF_E_ORDER_NOT_READY)
+                return acme_fail(r, q, "Order is being finalized already");
+        if (q < 0)
+                return q;
+
+        q = enroll(r, o, csr, dns, ips);
+        if (q < 0)
+                return q;
+        return acme_order_respond(r, 200, o);
+}

@@ -1,0 +1,810 @@
+#!/usr/bin/env python3
+# SPDX-License-Identifier: Apache-2.0
+"""ACME front end end to end against the real certfleet-server: the happy path (account, order,
+http-01 answered by a small HTTP server, finalize, certificate chain, renewalInfo) and the
+protocol's negative cases, each with its problem type and the store left unchanged.
+
+Needs the Python 'cryptography' module (Debian: python3-cryptography); skipped without it."""
+
+import base64
+import datetime
+import glob
+import hashlib
+import http.client
+import http.server
+import json
+import os
+import shutil
+import socket
+import sqlite3
+import subprocess
+import sys
+import threading
+import time
+import unittest
+import urllib.parse
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from cftest import Server  # noqa: E402
+
+try:
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
+    from cryptography.x509.oid import ExtensionOID, NameOID
+    HAVE_CRYPTOGRAPHY = True
+except ImportError:
+    HAVE_CRYPTOGRAPHY = False
+
+ERR = "urn:ietf:params:acme:error:"
+
+
+def b64u(data):
+    if isinstance(data, str):
+        data = data.encode()
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+def jwk_of(key):
+    n = key.public_key().public_numbers()
+    return {"crv": "P-256", "kty": "EC",
+            "x": b64u(n.x.to_bytes(32, "big")), "y": b64u(n.y.to_bytes(32, "big"))}
+
+
+def thumbprint(key):
+    j = jwk_of(key)
+    canon = json.dumps({"crv": j["crv"], "kty": j["kty"], "x": j["x"], "y": j["y"]},
+                       separators=(",", ":"), sort_keys=True)
+    return b64u(hashlib.sha256(canon.encode()).digest())
+
+
+def jws(key, url, payload, nonce=None, kid=None, jwk=True):
+    protected = {"alg": "ES256", "url": url}
+    if nonce is not None:
+        protected["nonce"] = nonce
+    if kid is not None:
+        protected["kid"] = kid
+    elif jwk:
+        protected["jwk"] = jwk_of(key)
+    p = b64u(json.dumps(protected))
+    body = "" if payload is None else b64u(payload if isinstance(payload, (bytes, str))
+                                           else json.dumps(payload))
+    der = key.sign(f"{p}.{body}".encode(), ec.ECDSA(hashes.SHA256()))
+    r, s = decode_dss_signature(der)
+    sig = r.to_bytes(32, "big") + s.to_bytes(32, "big")
+    return json.dumps({"protected": p, "payload": body, "signature": b64u(sig)})
+
+
+class ChallengeServer:
+    """Answers http-01 for the tokens it was given, 404 for everything else."""
+
+    def __init__(self):
+        self.tokens = {}
+        outer = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_GET(self):
+                prefix = "/.well-known/acme-challenge/"
+                tok = self.path[len(prefix):] if self.path.startswith(prefix) else None
+                body = outer.tokens.get(tok)
+                if body is None:
+                    self.send_response(404)
+                    self.end_headers()
+                    return
+                self.send_response(200)
+                self.send_header("Content-Type", "application/octet-stream")
+                self.end_headers()
+                self.wfile.write(body.encode())
+
+            def log_message(self, *args):
+                pass
+
+        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.port = self.httpd.server_address[1]
+        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+        self.thread.start()
+
+    def close(self):
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+CONFIG = """
+[Server]
+StateDirectory=@STATE_DIR@
+
+[Validation]
+HTTPPort={port}
+Timeout=5s
+{validation_extra}
+
+[CA default]
+Backend=local
+Directory=@STATE_DIR@/ca/default
+
+[RAProfile default]
+CA=default
+Enabled=yes
+AllowedIdentifiers=*.example.test localhost 127.0.0.0/8
+KeyAlgorithms=ec rsa
+Validity=47d
+ExtendedKeyUsage=serverAuth
+ACMEProfile=default
+
+[RAProfile off]
+CA=default
+Enabled=no
+AllowedIdentifiers=*
+ACMEProfile=default
+
+[ACMEProfile default]
+Enabled=yes
+RAProfile=default
+TermsOfService=https://example.test/tos
+Website=https://example.test/
+MaxIdentifiers=3
+
+[RAProfile approval]
+CA=default
+Enabled=yes
+AllowedIdentifiers=127.0.0.0/8
+ApprovalRequired=yes
+ACMEProfile=approval
+
+[ACMEProfile approval]
+Enabled=yes
+RAProfile=approval
+
+[ACMEProfile eab]
+Enabled=yes
+RAProfile=default
+ExternalAccountRequired=yes
+EABKeys=kid-1:{eab_path}
+"""
+
+EAB_KEY = bytes(range(1, 33))
+
+
+def eab_jws(hmac_key, kid, url, account_key):
+    import hmac
+    protected = b64u(json.dumps({"alg": "HS256", "kid": kid, "url": url}))
+    payload = b64u(json.dumps(jwk_of(account_key)))
+    sig = hmac.new(hmac_key, f"{protected}.{payload}".encode(), hashlib.sha256).digest()
+    return {"protected": protected, "payload": payload, "signature": b64u(sig)}
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class ChallTestSrv:
+    """pebble-challtestsrv as the server's DNS resolver (every name → 127.0.0.1, TXT records on
+    demand) and TLS-ALPN-01 responder; None if Debian's pebble is not installed."""
+
+    BINARY = "pebble-challtestsrv"
+
+    @classmethod
+    def start(cls):
+        if not shutil.which(cls.BINARY):
+            return None
+        self = cls()
+        self.dns_port, self.tls_port, self.mgmt_port = free_port(), free_port(), free_port()
+        self.proc = subprocess.Popen([cls.BINARY, "-dns01", f"127.0.0.1:{self.dns_port}",
+                                      "-tlsalpn01", f"127.0.0.1:{self.tls_port}",
+                                      "-http01", "", "-https01", "", "-defaultIPv6", "",
+                                      "-management", f"127.0.0.1:{self.mgmt_port}"],
+                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            try:
+                socket.create_connection(("127.0.0.1", self.mgmt_port), 0.5).close()
+                return self
+            except OSError:
+                time.sleep(0.1)
+        self.stop()
+        raise RuntimeError("pebble-challtestsrv did not start")
+
+    def post(self, path, obj):
+        c = http.client.HTTPConnection("127.0.0.1", self.mgmt_port, timeout=10)
+        c.request("POST", path, body=json.dumps(obj))
+        r = c.getresponse()
+        r.read()
+        c.close()
+        assert r.status == 200, (path, r.status)
+
+    def stop(self):
+        self.proc.terminate()
+        self.proc.wait(10)
+
+
+class Client:
+    def __init__(self, srv, directory_url, key=None):
+        self.srv = srv
+        self.conn = http.client.HTTPSConnection("127.0.0.1", srv.port, context=srv.ssl_context(),
+                                                timeout=30)
+        self.key = key or ec.generate_private_key(ec.SECP256R1())
+        self.kid = None
+        self.nonce = None
+        status, hdrs, body = self.request("GET", directory_url)
+        assert status == 200, body
+        self.dir = json.loads(body)
+
+    def request(self, method, url, body=None, content_type="application/jose+json"):
+        path = urllib.parse.urlsplit(url).path
+        headers = {}
+        if body is not None:
+            headers["Content-Type"] = content_type
+        self.conn.request(method, path, body=body, headers=headers)
+        resp = self.conn.getresponse()
+        data = resp.read()
+        if resp.getheader("Replay-Nonce"):
+            self.nonce = resp.getheader("Replay-Nonce")
+        return resp.status, resp, data
+
+    def new_nonce(self):
+        status, resp, _ = self.request("HEAD", self.dir["newNonce"])
+        assert status == 200, status
+        return resp.getheader("Replay-Nonce")
+
+    def post(self, url, payload, kid=True, nonce=None, sign_url=None, key=None, content_type=None):
+        n = nonce or self.nonce or self.new_nonce()
+        self.nonce = None
+        body = jws(key or self.key, sign_url or url, payload, nonce=n,
+                   kid=self.kid if kid else None)
+        status, resp, data = self.request("POST", url, body,
+                                          content_type=content_type or "application/jose+json")
+        return status, resp, data
+
+    def register(self):
+        status, resp, data = self.post(self.dir["newAccount"],
+                                       {"termsOfServiceAgreed": True,
+                                        "contact": ["mailto:admin@example.test"]}, kid=False)
+        assert status in (200, 201), data
+        self.kid = resp.getheader("Location")
+        return status, resp, json.loads(data)
+
+
+def load_pems(data):
+    """All certificates of a PEM chain (cryptography < 39 has no load_pem_x509_certificates)."""
+    end = b"-----END CERTIFICATE-----"
+    return [x509.load_pem_x509_certificate(block + end)
+            for block in data.split(end) if b"-----BEGIN CERTIFICATE-----" in block]
+
+
+def problem(data):
+    return json.loads(data)
+
+
+class AcmeEndToEnd(unittest.TestCase):
+
+    @classmethod
+    def setUpClass(cls):
+        cls.chal = ChallengeServer()
+        cls.cts = ChallTestSrv.start()
+        extra = ""
+        if cls.cts:
+            extra = f"Resolver=127.0.0.1:{cls.cts.dns_port}\nTLSPort={cls.cts.tls_port}"
+        cls.srv = Server()
+        eab_path = os.path.join(cls.srv.tmpdir, "eab-kid-1")
+        with open(eab_path, "w", encoding="ascii") as f:
+            f.write(b64u(EAB_KEY))
+        os.chmod(eab_path, 0o600)
+        cls.srv.write_config(CONFIG.format(port=cls.chal.port, eab_path=eab_path, validation_extra=extra))
+        try:
+            cls.srv.start()
+        except BaseException:
+            cls.srv.cleanup()
+            cls.chal.close()
+            if cls.cts:
+                cls.cts.stop()
+            raise
+        cls.dir_url = cls.srv.directory_url()
+
+    @classmethod
+    def tearDownClass(cls):
+        try:
+            rc = cls.srv.stop()
+            log = cls.srv.log()
+        finally:
+            cls.srv.cleanup()
+            cls.chal.close()
+            if cls.cts:
+                cls.cts.stop()
+        # Sanitizer builds report memory errors in the log and the exit status.
+        if rc != 0 or "runtime error" in log or "AddressSanitizer" in log:
+            raise AssertionError(f"server exited with {rc}\n{log}")
+
+    # --- helpers --------------------------------------------------------------------------------
+
+    def db_counts(self):
+        paths = glob.glob(os.path.join(self.srv.state_dir, "*.db"))
+        self.assertEqual(len(paths), 1, paths)
+        db = sqlite3.connect(f"file:{paths[0]}?mode=ro", uri=True)
+        try:
+            tables = [r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type='table' "
+                                                "AND name NOT LIKE 'sqlite_%'")]
+            # Replay records are written for every authenticated request, by design (RFC 8555
+            # §6.5: a nonce is single use even when the request then fails).
+            return {t: db.execute(f"SELECT COUNT(*) FROM \"{t}\"").fetchone()[0]
+                    for t in tables if t != "acme_nonces"}
+        finally:
+            db.close()
+
+    def assertProblem(self, status, resp, data, want_status, want_type):
+        self.assertEqual(status, want_status, data)
+        self.assertEqual(resp.getheader("Content-Type").split(";")[0], "application/problem+json")
+        p = problem(data)
+        self.assertEqual(p["type"], ERR + want_type, p)
+        self.assertTrue(resp.getheader("Replay-Nonce"), "problem without Replay-Nonce")
+        return p
+
+    def db_query(self, sql, args=()):
+        path = glob.glob(os.path.join(self.srv.state_dir, "*.db"))[0]
+        db = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+        try:
+            return db.execute(sql, args).fetchall()
+        finally:
+            db.close()
+
+    def client(self):
+        c = Client(self.srv, self.dir_url)
+        self.addCleanup(c.conn.close)
+        c.register()
+        # What another process reads is what the server wrote (the row counts below rely on it).
+        acct_id = int(c.kid.rsplit("/", 1)[1])
+        self.assertEqual(self.db_query("SELECT status FROM acme_accounts WHERE id = ?", (acct_id,)),
+                         [("valid",)], "another process does not see the server's committed writes "
+                         "(its -wal file was deleted under it?)")
+        return c
+
+    def poll(self, c, url, until, timeout=40):
+        deadline = time.monotonic() + timeout
+        while True:
+            status, resp, data = c.post(url, None)
+            self.assertEqual(status, 200, data)
+            obj = json.loads(data)
+            if obj["status"] not in until or time.monotonic() > deadline:
+                return obj
+            time.sleep(0.3)
+
+    def new_order(self, c, idents):
+        status, resp, data = c.post(c.dir["newOrder"], {"identifiers": idents})
+        self.assertEqual(status, 201, data)
+        self.assertTrue(resp.getheader("Location"))
+        return resp.getheader("Location"), json.loads(data)
+
+    # --- the happy path -----------------------------------------------------------------------
+
+    def test_happy_path_http01_finalize_download_ari(self):
+        c = Client(self.srv, self.dir_url)
+        self.addCleanup(c.conn.close)
+        meta = c.dir["meta"]
+        self.assertEqual(meta["termsOfService"], "https://example.test/tos")
+        self.assertEqual(meta["website"], "https://example.test/")
+        self.assertFalse(meta["externalAccountRequired"])
+        self.assertTrue(c.dir["renewalInfo"].endswith("/renewal-info"))
+
+        # newNonce: HEAD 200, GET 204, fresh values, no caching.
+        status, resp, _ = c.request("GET", c.dir["newNonce"])
+        self.assertEqual(status, 204)
+        self.assertEqual(resp.getheader("Cache-Control"), "no-store")
+        self.assertNotEqual(c.new_nonce(), c.new_nonce())
+
+        status, resp, acct = c.register()
+        self.assertEqual(status, 201)
+        self.assertEqual(acct["status"], "valid")
+        self.assertIn("/acct/", c.kid)
+        self.assertIn('rel="index"', resp.getheader("Link"))
+        # Same key again: the existing account, 200.
+        status, resp, data = c.post(c.dir["newAccount"], {"onlyReturnExisting": True}, kid=False)
+        self.assertEqual(status, 200, data)
+        self.assertEqual(resp.getheader("Location"), c.kid)
+
+        order_url, order = self.new_order(c, [{"type": "ip", "value": "127.0.0.1"}])
+        self.assertEqual(order["status"], "pending")
+        authz_url = order["authorizations"][0]
+        status, resp, data = c.post(authz_url, None)
+        authz = json.loads(data)
+        self.assertEqual(authz["identifier"], {"type": "ip", "value": "127.0.0.1"})
+        types = sorted(ch["type"] for ch in authz["challenges"])
+        self.assertEqual(types, ["http-01", "tls-alpn-01"])      # RFC 8738: no dns-01 for IPs
+        ch = [ch for ch in authz["challenges"] if ch["type"] == "http-01"][0]
+        self.chal.tokens[ch["token"]] = f"{ch['token']}.{thumbprint(c.key)}"
+
+        status, resp, data = c.post(ch["url"], {})
+        self.assertEqual(status, 200, data)
+        self.assertIn(json.loads(data)["status"], ("processing", "valid"))
+        self.assertIn('rel="up"', resp.getheader("Link"))
+        authz = self.poll(c, authz_url, ("pending",))
+        self.assertEqual(authz["status"], "valid", authz)
+
+        order = self.poll(c, order_url, ("pending",))
+        self.assertEqual(order["status"], "ready", order)
+
+        key = ec.generate_private_key(ec.SECP256R1())
+        import ipaddress
+        csr = (x509.CertificateSigningRequestBuilder()
+               .subject_name(x509.Name([]))
+               .add_extension(x509.SubjectAlternativeName(
+                   [x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), critical=False)
+               .sign(key, hashes.SHA256()))
+        der = csr.public_bytes(serialization.Encoding.DER)
+        status, resp, data = c.post(order["finalize"], {"csr": b64u(der)})
+        self.assertEqual(status, 200, data)
+        order = json.loads(data)
+        if order["status"] == "processing":
+            self.assertTrue(resp.getheader("Retry-After"))
+            order = self.poll(c, order_url, ("processing",))
+        self.assertEqual(order["status"], "valid", order)
+
+        status, resp, data = c.post(order["certificate"], None)
+        self.assertEqual(status, 200, data)
+        self.assertEqual(resp.getheader("Content-Type"), "application/pem-certificate-chain")
+        links = resp.getheader("Link")
+        self.assertIn('rel="up"', links)
+        certs = load_pems(data)
+        self.assertGreaterEqual(len(certs), 2)
+        leaf = certs[0]
+        san = leaf.extensions.get_extension_for_oid(ExtensionOID.SUBJECT_ALTERNATIVE_NAME).value
+        self.assertEqual([str(i) for i in san.get_values_for_type(x509.IPAddress)], ["127.0.0.1"])
+        self.assertEqual(leaf.public_key().public_numbers(), key.public_key().public_numbers())
+        self.assertEqual(leaf.issuer, certs[1].subject)
+
+        # The issuer URL behind Link rel="up" serves the issuing chain.
+        up = [p.split(">")[0].strip(" <") for p in links.split(",") if 'rel="up"' in p][0]
+        status, resp, data = c.request("GET", up)
+        self.assertEqual(status, 200)
+        self.assertEqual(load_pems(data)[0].subject, certs[1].subject)
+
+        # ARI for the new certificate.
+        aki = leaf.extensions.get_extension_for_oid(ExtensionOID.AUTHORITY_KEY_IDENTIFIER).value.key_identifier
+        serial = leaf.serial_number
+        sb = serial.to_bytes((serial.bit_length() + 8) // 8, "big")   # DER INTEGER content octets
+        cert_id = f"{b64u(aki)}.{b64u(sb)}"
+        status, resp, data = c.request("GET", c.dir["renewalInfo"] + "/" + cert_id)
+        self.assertEqual(status, 200, data)
+        self.assertGreater(int(resp.getheader("Retry-After")), 0)
+        win = json.loads(data)["suggestedWindow"]
+        if hasattr(leaf, "not_valid_before_utc"):
+            nb, na = leaf.not_valid_before_utc, leaf.not_valid_after_utc
+        else:
+            nb = leaf.not_valid_before.replace(tzinfo=datetime.timezone.utc)
+            na = leaf.not_valid_after.replace(tzinfo=datetime.timezone.utc)
+        start = datetime.datetime.fromisoformat(win["start"].replace("Z", "+00:00"))
+        end = datetime.datetime.fromisoformat(win["end"].replace("Z", "+00:00"))
+        ideal = na - (na - nb) / 3
+        self.assertTrue(start < ideal < end, (start, ideal, end))
+
+        # The orders list has it.
+        status, resp, data = c.post(c.kid + "/orders", None)
+        self.assertEqual(status, 200, data)
+        self.assertIn(order_url, json.loads(data)["orders"])
+
+        # Replacement (RFC 9773): one order may replace it, a second is alreadyReplaced.
+        status, resp, data = c.post(c.dir["newOrder"], {"identifiers": [{"type": "ip", "value": "127.0.0.1"}],
+                                                        "replaces": cert_id})
+        self.assertEqual(status, 201, data)
+        repl = json.loads(data)
+        self.assertEqual(repl["replaces"], cert_id)
+        # The authorization is reused, so the order is ready at once; finalizing records the link.
+        self.assertEqual(repl["status"], "ready", repl)
+        status, resp, data = c.post(repl["finalize"], {"csr": b64u(der)})
+        self.assertEqual(status, 200, data)
+        self.assertEqual(json.loads(data)["status"], "valid", data)
+        new_serial = json.loads(data)["certificate"].rsplit("/", 1)[1]
+        self.assertEqual(self.db_query("SELECT replaced_by FROM inventory WHERE serial = ?",
+                                       (format(serial, "x"),)), [(new_serial,)])
+        before = self.db_counts()
+        status, resp, data = c.post(c.dir["newOrder"], {"identifiers": [{"type": "ip", "value": "127.0.0.1"}],
+                                                        "replaces": cert_id})
+        self.assertProblem(status, resp, data, 409 if status == 409 else 400, "alreadyReplaced")
+        self.assertEqual(self.db_counts(), before)
+
+        # An admin marks it for renewal: the window moves into the past.
+        cli = self.srv.run_cli("cert", "renew-now", format(serial, "x"))
+        self.assertEqual(cli.returncode, 0, cli.stderr)
+        status, resp, data = c.request("GET", c.dir["renewalInfo"] + "/" + cert_id)
+        self.assertEqual(status, 200, data)
+        end = datetime.datetime.fromisoformat(json.loads(data)["suggestedWindow"]["end"].replace("Z", "+00:00"))
+        self.assertLess(end, datetime.datetime.now(datetime.timezone.utc))
+
+        # Revocation by the certificate's own key; ARI keeps saying "renew now".
+        status, resp, data = c.post(c.dir["revokeCert"],
+                                    {"certificate": b64u(leaf.public_bytes(serialization.Encoding.DER)),
+                                     "reason": 4}, kid=False, key=key)
+        self.assertEqual(status, 200, data)
+        status, resp, data = c.post(c.dir["revokeCert"],
+                                    {"certificate": b64u(leaf.public_bytes(serialization.Encoding.DER))})
+        self.assertProblem(status, resp, data, 400, "alreadyRevoked")
+        status, resp, data = c.request("GET", c.dir["renewalInfo"] + "/" + cert_id)
+        self.assertEqual(status, 200, data)
+        end = datetime.datetime.fromisoformat(json.loads(data)["suggestedWindow"]["end"].replace("Z", "+00:00"))
+        self.assertLess(end, datetime.datetime.now(datetime.timezone.utc))
+        # The inventory, as another process sees it, says revoked with reason superseded (4).
+        self.assertEqual(self.db_query("SELECT status, revocation_reason FROM inventory WHERE serial = ?",
+                                       (format(serial, "x"),)), [("revoked", 4)])
+
+    # --- negative protocol tests ----------------------------------------------------------------
+
+    def test_replayed_nonce_is_bad_nonce(self):
+        c = self.client()
+        nonce = c.new_nonce()
+        status, _, data = c.post(c.dir["newOrder"], {"identifiers": [{"type": "dns", "value": "a.example.test"}]},
+                                 nonce=nonce)
+        self.assertEqual(status, 201, data)
+        before = self.db_counts()
+        status, resp, data = c.post(c.dir["newOrder"], {"identifiers": [{"type": "dns", "value": "b.example.test"}]},
+                                    nonce=nonce)
+        self.assertProblem(status, resp, data, 400, "badNonce")
+        self.assertEqual(self.db_counts(), before)
+
+    def test_wrong_url_is_unauthorized(self):
+        c = self.client()
+        before = self.db_counts()
+        status, resp, data = c.post(c.dir["newOrder"], {"identifiers": [{"type": "dns", "value": "a.example.test"}]},
+                                    sign_url=c.dir["newAccount"])
+        self.assertProblem(status, resp, data, 403, "unauthorized")
+        self.assertEqual(self.db_counts(), before)
+
+    def test_unknown_kid_is_account_does_not_exist(self):
+        c = self.client()
+        c.kid = c.kid.rsplit("/", 1)[0] + "/987654"
+        before = self.db_counts()
+        status, resp, data = c.post(c.dir["newOrder"], {"identifiers": [{"type": "dns", "value": "a.example.test"}]})
+        self.assertProblem(status, resp, data, 400, "accountDoesNotExist")
+        self.assertEqual(self.db_counts(), before)
+
+    def test_oversized_body_is_refused(self):
+        c = self.client()
+        before = self.db_counts()
+        body = jws(c.key, c.dir["newOrder"], {"identifiers": [{"type": "dns", "value": "a.example.test"}],
+                                              "pad": "x" * (128 * 1024)}, nonce=c.new_nonce(), kid=c.kid)
+        # The HTTP layer answers from the Content-Length alone; the body is never read.
+        c.conn.putrequest("POST", urllib.parse.urlsplit(c.dir["newOrder"]).path)
+        c.conn.putheader("Content-Type", "application/jose+json")
+        c.conn.putheader("Content-Length", str(len(body)))
+        c.conn.endheaders()
+        resp = c.conn.getresponse()
+        resp.read()
+        self.assertEqual(resp.status, 413)
+        c.conn.close()
+        self.assertEqual(self.db_counts(), before)
+
+    def test_malformed_json_is_malformed(self):
+        c = self.client()
+        before = self.db_counts()
+        status, resp, data = c.request("POST", c.dir["newOrder"], body="{\"protected\": ")
+        self.assertProblem(status, resp, data, 400, "malformed")
+        # A valid JWS whose payload is not JSON.
+        status, resp, data = c.post(c.dir["newOrder"], "{not json")
+        self.assertProblem(status, resp, data, 400, "malformed")
+        # Wrong content type.
+        status, resp, data = c.post(c.dir["newOrder"], {"identifiers": []}, content_type="application/json")
+        self.assertProblem(status, resp, data, 415, "malformed")
+        self.assertEqual(self.db_counts(), before)
+
+    def test_rejected_orders_change_nothing(self):
+        c = self.client()
+        before = self.db_counts()
+        cases = [
+            ([{"type": "dns", "value": "not-allowed.other"}], 400, "rejectedIdentifier"),
+            ([{"type": "email", "value": "a@example.test"}], 400, "unsupportedIdentifier"),
+            ([{"type": "dns", "value": f"h{i}.example.test"} for i in range(4)], 400, "rejectedIdentifier"),
+            ([{"type": "dns", "value": "x" * 300 + ".example.test"}], 400, "rejectedIdentifier"),
+        ]
+        for idents, st, typ in cases:
+            status, resp, data = c.post(c.dir["newOrder"], {"identifiers": idents})
+            self.assertProblem(status, resp, data, st, typ)
+        self.assertEqual(self.db_counts(), before)
+
+    def test_requested_validity_beyond_profile_is_refused(self):
+        c = self.client()
+        before = self.db_counts()
+        now = datetime.datetime.now(datetime.timezone.utc).replace(microsecond=0)
+        far = (now + datetime.timedelta(days=400)).strftime("%Y-%m-%dT%H:%M:%SZ")
+        status, resp, data = c.post(c.dir["newOrder"], {"identifiers": [{"type": "dns", "value": "a.example.test"}],
+                                                        "notAfter": far})
+        self.assertProblem(status, resp, data, 400, "malformed")
+        status, resp, data = c.post(c.dir["newOrder"], {"identifiers": [{"type": "dns", "value": "a.example.test"}],
+                                                        "notAfter": "tomorrow"})
+        self.assertProblem(status, resp, data, 400, "malformed")
+        self.assertEqual(self.db_counts(), before)
+        ok = (now + datetime.timedelta(days=10)).strftime("%Y-%m-%dT%H:%M:%SZ")
+        status, resp, data = c.post(c.dir["newOrder"], {"identifiers": [{"type": "dns", "value": "a.example.test"}],
+                                                        "notAfter": ok})
+        self.assertEqual(status, 201, data)
+        self.assertEqual(json.loads(data)["notAfter"], ok)
+
+    def validate_http01(self, c, order):
+        status, resp, data = c.post(order["authorizations"][0], None)
+        authz = json.loads(data)
+        ch = [ch for ch in authz["challenges"] if ch["type"] == "http-01"][0]
+        self.chal.tokens[ch["token"]] = f"{ch['token']}.{thumbprint(c.key)}"
+        status, resp, data = c.post(ch["url"], {})
+        self.assertEqual(status, 200, data)
+        authz = self.poll(c, order["authorizations"][0], ("pending",))
+        self.assertEqual(authz["status"], "valid", authz)
+
+    def test_wildcard_dns01_and_tls_alpn01(self):
+        if not self.cts:
+            self.skipTest("pebble-challtestsrv not installed")
+        c = self.client()
+        order_url, order = self.new_order(c, [{"type": "dns", "value": "*.example.test"},
+                                              {"type": "dns", "value": "tls.example.test"}])
+        for authz_url in order["authorizations"]:
+            status, resp, data = c.post(authz_url, None)
+            authz = json.loads(data)
+            key_authz = lambda ch: f"{ch['token']}.{thumbprint(c.key)}"   # noqa: E731
+            if authz.get("wildcard"):
+                self.assertEqual(authz["identifier"], {"type": "dns", "value": "example.test"})
+                self.assertEqual([ch["type"] for ch in authz["challenges"]], ["dns-01"])
+                ch = authz["challenges"][0]
+                digest = b64u(hashlib.sha256(key_authz(ch).encode()).digest())
+                self.cts.post("/set-txt", {"host": "_acme-challenge.example.test.", "value": digest})
+            else:
+                ch = [ch for ch in authz["challenges"] if ch["type"] == "tls-alpn-01"][0]
+                self.cts.post("/add-tlsalpn01", {"host": "tls.example.test", "content": key_authz(ch)})
+            status, resp, data = c.post(ch["url"], {})
+            self.assertEqual(status, 200, data)
+        for authz_url in order["authorizations"]:
+            authz = self.poll(c, authz_url, ("pending",))
+            self.assertEqual(authz["status"], "valid", authz)
+        order = self.poll(c, order_url, ("pending",))
+        self.assertEqual(order["status"], "ready", order)
+
+        key = ec.generate_private_key(ec.SECP256R1())
+        def csr_for(names):
+            return b64u((x509.CertificateSigningRequestBuilder().subject_name(x509.Name([]))
+                         .add_extension(x509.SubjectAlternativeName([x509.DNSName(n) for n in names]),
+                                        critical=False)
+                         .sign(key, hashes.SHA256())).public_bytes(serialization.Encoding.DER))
+        # Names must match exactly: the wildcard's base name is not the wildcard.
+        before = self.db_counts()
+        status, resp, data = c.post(order["finalize"], {"csr": csr_for(["example.test", "tls.example.test"])})
+        self.assertProblem(status, resp, data, 400, "badCSR")
+        status, resp, data = c.post(order["finalize"], {"csr": csr_for(["*.example.test"])})
+        self.assertProblem(status, resp, data, 400, "badCSR")
+        self.assertEqual(self.db_counts(), before)
+        status, resp, data = c.post(order["finalize"], {"csr": csr_for(["tls.example.test", "*.example.test"])})
+        self.assertEqual(status, 200, data)
+        order = json.loads(data)
+        self.assertEqual(order["status"], "valid", order)
+        status, resp, data = c.post(order["certificate"], None)
+        leaf = load_pems(data)[0]
+        san = leaf.extensions.get_extension_for_oid(ExtensionOID.SUBJECT_ALTERNATIVE_NAME).value
+        self.assertEqual(sorted(san.get_values_for_type(x509.DNSName)), ["*.example.test", "tls.example.test"])
+
+    def test_approval_pending_order_stays_processing(self):
+        c = Client(self.srv, self.srv.directory_url(profile="approval"))
+        self.addCleanup(c.conn.close)
+        c.register()
+        order_url, order = self.new_order(c, [{"type": "ip", "value": "127.0.0.1"}])
+        self.validate_http01(c, order)
+        order = self.poll(c, order_url, ("pending",))
+        self.assertEqual(order["status"], "ready", order)
+        key = ec.generate_private_key(ec.SECP256R1())
+        import ipaddress
+        csr = (x509.CertificateSigningRequestBuilder().subject_name(x509.Name([]))
+               .add_extension(x509.SubjectAlternativeName(
+                   [x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), critical=False)
+               .sign(key, hashes.SHA256()))
+        before = self.db_counts()
+        status, resp, data = c.post(order["finalize"], {"csr": b64u(csr.public_bytes(serialization.Encoding.DER))})
+        self.assertEqual(status, 200, data)
+        self.assertEqual(json.loads(data)["status"], "processing")
+        self.assertGreater(int(resp.getheader("Retry-After")), 0)
+        status, resp, data = c.post(order_url, None)
+        self.assertEqual(json.loads(data)["status"], "processing")
+        self.assertTrue(resp.getheader("Retry-After"))
+        # Nothing was issued.
+        self.assertEqual(self.db_counts()["inventory"], before["inventory"])
+        # A second finalize is refused.
+        status, resp, data = c.post(order["finalize"], {"csr": b64u(csr.public_bytes(serialization.Encoding.DER))})
+        self.assertProblem(status, resp, data, 403, "orderNotReady")
+
+    def test_challenge_not_served_is_invalid(self):
+        c = self.client()
+        order_url, order = self.new_order(c, [{"type": "dns", "value": "localhost"}])
+        status, resp, data = c.post(order["authorizations"][0], None)
+        authz = json.loads(data)
+        ch = [ch for ch in authz["challenges"] if ch["type"] == "http-01"][0]
+        # Answered, but the token is not served: the validator gets a 404.
+        status, resp, data = c.post(ch["url"], {})
+        self.assertEqual(status, 200, data)
+        authz = self.poll(c, order["authorizations"][0], ("pending",))
+        self.assertEqual(authz["status"], "invalid", authz)
+        status, resp, data = c.post(ch["url"], None)
+        chal = json.loads(data)
+        self.assertEqual(chal["status"], "invalid")
+        self.assertIn(chal["error"]["type"], (ERR + "incorrectResponse", ERR + "connection",
+                                               ERR + "unauthorized"), chal)
+        order = self.poll(c, order_url, ())
+        self.assertEqual(order["status"], "invalid")
+
+        # Finalizing it is orderNotReady and changes nothing.
+        before = self.db_counts()
+        status, resp, data = c.post(order["finalize"], {"csr": "AAAA"})
+        self.assertProblem(status, resp, data, 403, "orderNotReady")
+        self.assertEqual(self.db_counts(), before)
+
+    def test_profiles_unknown_and_disabled(self):
+        c = Client(self.srv, self.dir_url)
+        self.addCleanup(c.conn.close)
+        status, resp, data = c.request("GET", self.srv.directory_url(profile="nope"))
+        self.assertProblem(status, resp, data, 404, "malformed")
+        status, resp, data = c.request("GET", self.srv.directory_url(ra_profile="off"))
+        self.assertProblem(status, resp, data, 403, "unauthorized")
+        # The RA-profile URL form of an enabled profile works, with its own URLs.
+        status, resp, data = c.request("GET", self.srv.directory_url(ra_profile="default"))
+        self.assertEqual(status, 200, data)
+        self.assertIn("/raProfile/default/", json.loads(data)["newOrder"])
+
+    def test_external_account_binding(self):
+        url = self.srv.directory_url(profile="eab")
+        c = Client(self.srv, url)
+        self.addCleanup(c.conn.close)
+        self.assertTrue(c.dir["meta"]["externalAccountRequired"])
+        before = self.db_counts()
+        status, resp, data = c.post(c.dir["newAccount"], {"termsOfServiceAgreed": True}, kid=False)
+        self.assertProblem(status, resp, data, status, "externalAccountRequired")
+        self.assertIn(status, (400, 403))
+        wrong = eab_jws(bytes(32), "kid-1", c.dir["newAccount"], c.key)
+        status, resp, data = c.post(c.dir["newAccount"], {"externalAccountBinding": wrong}, kid=False)
+        self.assertProblem(status, resp, data, 403, "unauthorized")
+        unknown = eab_jws(EAB_KEY, "kid-2", c.dir["newAccount"], c.key)
+        status, resp, data = c.post(c.dir["newAccount"], {"externalAccountBinding": unknown}, kid=False)
+        self.assertProblem(status, resp, data, 403, "unauthorized")
+        # Bound to another account key.
+        other = eab_jws(EAB_KEY, "kid-1", c.dir["newAccount"], ec.generate_private_key(ec.SECP256R1()))
+        status, resp, data = c.post(c.dir["newAccount"], {"externalAccountBinding": other}, kid=False)
+        self.assertProblem(status, resp, data, 400, "malformed")
+        self.assertEqual(self.db_counts(), before)
+        good = eab_jws(EAB_KEY, "kid-1", c.dir["newAccount"], c.key)
+        status, resp, data = c.post(c.dir["newAccount"], {"externalAccountBinding": good}, kid=False)
+        self.assertEqual(status, 201, data)
+        self.assertIn("/protocols/acme/eab/acct/", resp.getheader("Location"))
+        # Accounts are per profile: the same key is unknown under "default".
+        d = Client(self.srv, self.dir_url, key=c.key)
+        self.addCleanup(d.conn.close)
+        status, resp, data = d.post(d.dir["newAccount"], {"onlyReturnExisting": True}, kid=False)
+        self.assertProblem(status, resp, data, 400, "accountDoesNotExist")
+
+    def test_account_update_and_deactivation(self):
+        c = self.client()
+        status, resp, data = c.post(c.kid, {"contact": ["mailto:other@example.test"]})
+        self.assertEqual(status, 200, data)
+        self.assertEqual(json.loads(data)["contact"], ["mailto:other@example.test"])
+        before = self.db_counts()
+        status, resp, data = c.post(c.kid, {"contact": [f"mailto:a{i}@example.test" for i in range(11)]})
+        self.assertProblem(status, resp, data, 400, "invalidContact")
+        status, resp, data = c.post(c.kid, {"contact": ["tel:+123"]})
+        self.assertProblem(status, resp, data, 400, "unsupportedContact")
+        self.assertEqual(self.db_counts(), before)
+        status, resp, data = c.post(c.kid, {"status": "deactivated"})
+        self.assertEqual(status, 200, data)
+        self.assertEqual(json.loads(data)["status"], "deactivated")
+        status, resp, data = c.post(c.dir["newOrder"], {"identifiers": [{"type": "dns", "value": "a.example.test"}]})
+        self.assertProblem(status, resp, data, 403, "unauthorized")
+
+    def test_key_change(self):
+        c = self.client()
+        new_key = ec.generate_private_key(ec.SECP256R1())
+        inner = json.loads(jws(new_key, c.dir["keyChange"], {"account": c.kid, "oldKey": jwk_of(c.key)}))
+        status, resp, data = c.post(c.dir["keyChange"], inner)
+        self.assertEqual(status, 200, data)
+        # The old key no longer authenticates; the new one does.
+        status, resp, data = c.post(c.kid, None)
+        self.assertProblem(status, resp, data, 400, "malformed")
+        c.key = new_key
+        status, resp, data = c.post(c.kid, None)
+        self.assertEqual(status, 200, data)
+
+
+if __name__ == "__main__":
+    if not HAVE_CRYPTOGRAPHY:
+        print("SKIP: python cryptography module not available")
+        sys.exit(77)
+    unittest.main(verbosity=2)
