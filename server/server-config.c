@@ -460,13 +460,12 @@ int server_config_load_full(const char *path, const ServerConfigOverrides *overr
         if (r < 0)
                 return r;
 
-        if (path) {
-                c->config_path = strdup(path);
-                if (!c->config_path)
-                        return -ENOMEM;
-                label = path;
-                r = conf_load(path, server_config_table, c, profile_set_section_handler, c->profiles, &error);
-        } else {
+        /* No main file: the embedded defaults, with the drop-ins (if any) on top, as systemd
+         * reads its own configuration. A typo'd --config with no drop-ins is still an error. */
+        bool defaults = !path || (access(path, F_OK) < 0 && errno == ENOENT);
+        label = path ?: "(embedded defaults)";
+
+        if (defaults) {
                 _cleanup_free_ char *state_dir = NULL, *text = NULL;
                 int n;
 
@@ -484,9 +483,16 @@ int server_config_load_full(const char *path, const ServerConfigOverrides *overr
                         text = NULL;
                         return -ENOMEM;
                 }
-                label = "(embedded defaults)";
-                r = conf_load_string(label, text, (size_t) n, server_config_table, c,
+                r = conf_load_string("(embedded defaults)", text, (size_t) n, server_config_table, c,
                                      profile_set_section_handler, c->profiles, &error);
+        }
+        if (path && r >= 0) {
+                c->config_path = strdup(path);
+                if (!c->config_path)
+                        return -ENOMEM;
+                r = conf_load(path, server_config_table, c, profile_set_section_handler, c->profiles, &error);
+                if (r == -ENOENT && defaults && overrides && overrides->config_optional)
+                        r = 0;
         }
         if (r < 0) {
                 if (error.message) {

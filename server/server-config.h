@@ -56,12 +56,14 @@ typedef struct ServerConfigOverrides {
         const char *state_directory;   /* also moves the database unless Database= is set */
         char **https_listen;           /* non-NULL: replaces [HTTPS] Listen= */
         char **http_listen;            /* non-NULL: replaces [HTTP] Listen= */
+        bool config_optional;          /* the default path: its absence means embedded defaults */
 } ServerConfigOverrides;
 
 #define SERVER_CONFIG_CREATE_MISSING_CA (1u << 0)   /* `serve`: create a missing local CA (logged) */
 
-/* path NULL: the embedded defaults (with overrides->state_directory or the default state
- * directory). Otherwise like server_config_load(). */
+/* path NULL, or a path whose main file does not exist: the embedded defaults (with
+ * overrides->state_directory or the default state directory), then PATH.d/ drop-ins if any.
+ * A missing path with no drop-ins either is -ENOENT unless overrides->config_optional. */
 int server_config_load_full(const char *path, const ServerConfigOverrides *overrides, unsigned flags,
                             ServerConfig **ret, char **ret_error);
 

@@ -167,22 +167,20 @@ static int run_cli(const Args *a, int argc, char *argv[]) {
 
 static int run_serve(const Args *a) {
         _cleanup_(server_manager_freep) ServerManager *m = NULL;
-        const char *config_path = a->config_path;
         ServerConfigOverrides o = {
                 .state_directory = a->state_dir,
                 .https_listen = a->https_listen,
                 .http_listen = a->http_listen,
+                /* No --config and no file at the default place: the embedded defaults (plus any
+                 * drop-ins), so that `certfleet-server --state-dir DIR` alone runs a server. */
+                .config_optional = !a->config_explicit,
         };
         int r;
 
-        /* No --config and no file at the default place: the embedded defaults, so that
-         * `certfleet-server --state-dir DIR` alone runs a working server. */
-        if (!a->config_explicit && access(SERVER_CONFIG_DEFAULT_PATH, F_OK) < 0) {
-                log_info("No %s, using the built-in defaults.", SERVER_CONFIG_DEFAULT_PATH);
-                config_path = NULL;
-        }
+        if (access(a->config_path, F_OK) < 0)
+                log_info("No %s, using the built-in defaults and its drop-ins.", a->config_path);
 
-        r = server_manager_new(config_path, &o, &m);
+        r = server_manager_new(a->config_path, &o, &m);
         if (r < 0)
                 return log_error_errno(r, "Failed to set up the server: %m");
 
