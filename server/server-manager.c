@@ -371,7 +371,7 @@ static int manager_start(ServerManager *m) {
         store_close(store);
 
         HttpRoute routes[] = {
-                { ACME_ROUTE_PREFIX, acme_handle_request, NULL },
+                { .prefix = ACME_ROUTE_PREFIX, .handler = acme_handle_request, .accepts_oversized_body = true },
         };
         r = acme_server_new(c, &m->acme);
         if (r < 0)

@@ -195,7 +195,9 @@ int acme_handle_request(const HttpRequest *req, HttpResponse *resp, void *userda
         r.profiles = server_worker_get_profiles(req->worker);
 
         q = acme_route_parse(req->path, &r.route_key, &name, &by_ra, &r.resource);
-        if (q == -ENOENT)
+        if (req->body_too_large)
+                q = acme_fail(&r, -CF_E_TOO_LARGE, "The request body exceeds the server's size limit");
+        else if (q == -ENOENT)
                 q = acme_fail(&r, -CF_E_NOT_FOUND, "Unknown ACME profile or resource");
         else if (q >= 0) {
                 if (asprintf(&r.prefix_url, "%s%s%s/", req->base_url, ACME_ROUTE_PREFIX,

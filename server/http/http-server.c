@@ -572,11 +572,22 @@ static void on_request(struct evhttp_request *r, void *userdata) {
                 return;
         }
 
-        body_size = evbuffer_get_length(input);
-        /* evhttp enforces the limit while reading; this guards a future libevent that does not. */
-        if (body_size > s->options.max_body_size) {
-                send_plain(r, 413, "Payload Too Large", true);
+        const HttpRoute *route = route_find(s, path);
+        if (!route) {
+                send_not_found(r);
                 return;
+        }
+
+        /* evhttp enforces the hard cap while reading; the limit itself is enforced here, so that
+         * a front end can refuse in its own protocol. */
+        body_size = evbuffer_get_length(input);
+        bool too_large = body_size > s->options.max_body_size;
+        if (too_large) {
+                if (!route->accepts_oversized_body) {
+                        send_plain(r, 413, "Payload Too Large", true);
+                        return;
+                }
+                body_size = 0;
         }
         body = malloc(body_size + 1);
         if (!body) {
@@ -614,13 +625,8 @@ static void on_request(struct evhttp_request *r, void *userdata) {
                 .remote_address = peer ?: "",
                 .worker = w->server_worker,
                 .impl = r,
+                .body_too_large = too_large,
         };
-
-        const HttpRoute *route = route_find(s, path);
-        if (!route) {
-                send_not_found(r);
-                return;
-        }
 
         if (s->options.hooks.request_start)
                 s->options.hooks.request_start(w->server_worker, s->options.hooks.userdata);
@@ -666,7 +672,7 @@ static int front_setup(HttpWorker *w, bool tls) {
         if (!f->evhttp)
                 return -ENOMEM;
 
-        evhttp_set_max_body_size(f->evhttp, (ev_ssize_t) s->options.max_body_size);
+        evhttp_set_max_body_size(f->evhttp, (ev_ssize_t) s->options.max_body_size * HTTP_BODY_HARD_CAP_FACTOR);
         evhttp_set_max_headers_size(f->evhttp, (ev_ssize_t) s->options.max_header_size);
         evhttp_set_timeout_tv(f->evhttp, &tv);
         evhttp_set_allowed_methods(f->evhttp, EVHTTP_REQ_GET | EVHTTP_REQ_POST | EVHTTP_REQ_HEAD);

@@ -34,6 +34,8 @@ typedef struct HttpRequest {
         const char *remote_address;   /* "127.0.0.1" */
         ServerWorker *worker;         /* store handle, config snapshot: server/server-worker.h */
         void *impl;                   /* the layer's own (evhttp_request) */
+        bool body_too_large;          /* over the body limit: body is empty (only for routes that
+                                         set accepts_oversized_body) */
 } HttpRequest;
 
 /* Header lookup, case-insensitive. NULL if absent. */
@@ -71,8 +73,15 @@ void http_response_done(HttpResponse *resp);
  * own errors to protocol errors instead). */
 typedef int (*HttpHandler)(const HttpRequest *req, HttpResponse *resp, void *userdata);
 
+/* Bodies over the limit but within HTTP_BODY_HARD_CAP_FACTOR times it are read and dropped, so that
+ * a front end that accepts_oversized_body can refuse them in its own protocol (an ACME problem
+ * document with a fresh nonce). Larger ones are refused by the layer from the Content-Length
+ * alone with a plain 413, like every oversized body on other routes. */
+#define HTTP_BODY_HARD_CAP_FACTOR 4
+
 typedef struct HttpRoute {
         const char *prefix;            /* "/api/v1/protocols/acme/" — longest prefix wins */
         HttpHandler handler;
         void *userdata;
+        bool accepts_oversized_body;   /* call handler with body_too_large instead of a plain 413 */
 } HttpRoute;

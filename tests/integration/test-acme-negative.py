@@ -562,15 +562,25 @@ class AcmeEndToEnd(unittest.TestCase):
         before = self.db_counts()
         body = jws(c.key, c.dir["newOrder"], {"identifiers": [{"type": "dns", "value": "a.example.test"}],
                                               "pad": "x" * (128 * 1024)}, nonce=c.new_nonce(), kid=c.kid)
-        # The HTTP layer answers from the Content-Length alone; the body is never read.
-        c.conn.putrequest("POST", urllib.parse.urlsplit(c.dir["newOrder"]).path)
-        c.conn.putheader("Content-Type", "application/jose+json")
-        c.conn.putheader("Content-Length", str(len(body)))
-        c.conn.endheaders()
-        resp = c.conn.getresponse()
+        # Over the limit (64 KiB) but within the layer's hard cap: refused as an ACME problem
+        # document with a fresh nonce (RFC 8555 §6.5, §6.7).
+        status, resp, data = c.request("POST", c.dir["newOrder"], body=body)
+        self.assertProblem(status, resp, data, 413, "malformed")
+        self.assertTrue(resp.getheader("Replay-Nonce"))
+        self.assertEqual(self.db_counts(), before)
+
+        # Far beyond it: the HTTP layer answers from the Content-Length alone and never reads it.
+        c.conn.close()
+        conn = http.client.HTTPSConnection("127.0.0.1", c.srv.port, context=c.srv.ssl_context(),
+                                           timeout=30)
+        conn.putrequest("POST", urllib.parse.urlsplit(c.dir["newOrder"]).path)
+        conn.putheader("Content-Type", "application/jose+json")
+        conn.putheader("Content-Length", str(16 * 1024 * 1024))
+        conn.endheaders()
+        resp = conn.getresponse()
         resp.read()
         self.assertEqual(resp.status, 413)
-        c.conn.close()
+        conn.close()
         self.assertEqual(self.db_counts(), before)
 
     def test_malformed_json_is_malformed(self):

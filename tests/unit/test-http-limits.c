@@ -53,6 +53,18 @@ static int handler_b(const HttpRequest *req, HttpResponse *resp, void *userdata)
         return http_response_set_body(resp, 201, "text/plain", "B", 1);
 }
 
+static atomic_int handler_oversize_calls;
+
+/* A front end that refuses oversized bodies in its own protocol. */
+static int handler_oversize(const HttpRequest *req, HttpResponse *resp, void *userdata) {
+        atomic_fetch_add(&handler_oversize_calls, 1);
+        if (req->body_too_large) {
+                assert_int_equal(req->body_size, 0);
+                return http_response_set_body(resp, 413, "application/problem+json", "{}", 2);
+        }
+        return http_response_set_body(resp, 200, "text/plain", "small", 5);
+}
+
 static int handler_fails(const HttpRequest *req, HttpResponse *resp, void *userdata) {
         return -EIO;
 }
@@ -113,9 +125,10 @@ static unsigned url_port(size_t i) {
 
 static int setup(void **state) {
         static const HttpRoute routes[] = {
-                { "/t/", handler_echo, NULL },
-                { "/t/b/", handler_b, NULL },
-                { "/fail", handler_fails, NULL },
+                { .prefix = "/t/", .handler = handler_echo },
+                { .prefix = "/t/b/", .handler = handler_b },
+                { .prefix = "/fail", .handler = handler_fails },
+                { .prefix = "/own413/", .handler = handler_oversize, .accepts_oversized_body = true },
         };
         HttpServerOptions o = {
                 .workers = 1,
@@ -502,7 +515,7 @@ static unsigned count_fds(void) {
 }
 
 static void test_http_tls_connections_over_limit_are_refused(void **state) {
-        static const HttpRoute routes[] = { { "/t/", handler_echo, NULL } };
+        static const HttpRoute routes[] = { { .prefix = "/t/", .handler = handler_echo } };
         HttpServerOptions o = {
                 .workers = 1,
                 .max_connections = 2,
@@ -589,7 +602,7 @@ static long curl_get(const char *url, const char *client_cert, const char *clien
 }
 
 static void test_http_client_certificate_is_passed_only_when_verified(void **state) {
-        static const HttpRoute routes[] = { { "/", handler_client_cert, NULL } };
+        static const HttpRoute routes[] = { { .prefix = "/", .handler = handler_client_cert } };
         HttpServerOptions o = { .workers = 1, .routes = routes, .n_routes = 1 };
         char trusted_crt[300], trusted_key[300], rogue_crt[300], rogue_key[300], url[128], body[4096];
         HttpServer *mtls = NULL;
@@ -637,6 +650,41 @@ static void test_http_response_rejects_header_injection(void **state) {
         assert_int_equal(resp.n_headers, 0);
 }
 
+static char *post_of_size(const char *path, size_t body_len, size_t *ret_len) {
+        char *req = NULL;
+        int n = asprintf(&req, "POST %s HTTP/1.1\r\nHost: h\r\nContent-Length: %zu\r\n"
+                         "Connection: close\r\n\r\n", path, body_len);
+        assert_true(n > 0);
+        req = realloc(req, (size_t) n + body_len);
+        assert_non_null(req);
+        memset(req + n, 'o', body_len);
+        *ret_len = (size_t) n + body_len;
+        return req;
+}
+
+static void test_http_oversized_body_reaches_front_end_that_accepts_it(void **state) {
+        int before = atomic_load(&handler_oversize_calls);
+        char *resp = NULL;
+        size_t len;
+        char *req = post_of_size("/own413/x", BODY_MAX + 1, &len);
+
+        assert_int_equal(raw_exchange(req, len, &resp), 413);
+        assert_non_null(strstr(resp, "application/problem+json"));
+        assert_int_equal(atomic_load(&handler_oversize_calls), before + 1);
+        free(req);
+        free(resp);
+}
+
+static void test_http_body_beyond_hard_cap_is_plain_413_even_for_such_front_end(void **state) {
+        int before = atomic_load(&handler_oversize_calls);
+        size_t len;
+        char *req = post_of_size("/own413/x", BODY_MAX * HTTP_BODY_HARD_CAP_FACTOR + 1, &len);
+
+        assert_int_equal(raw_exchange(req, len, NULL), 413);
+        assert_int_equal(atomic_load(&handler_oversize_calls), before);
+        free(req);
+}
+
 int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_http_echo_sees_decoded_path_and_base_url),
@@ -644,6 +692,8 @@ int main(void) {
                 cmocka_unit_test(test_http_handler_failure_is_500),
                 cmocka_unit_test(test_http_body_over_limit_is_413_without_handler),
                 cmocka_unit_test(test_http_chunked_body_over_limit_is_413_without_handler),
+                cmocka_unit_test(test_http_oversized_body_reaches_front_end_that_accepts_it),
+                cmocka_unit_test(test_http_body_beyond_hard_cap_is_plain_413_even_for_such_front_end),
                 cmocka_unit_test(test_http_body_at_limit_is_accepted),
                 cmocka_unit_test(test_http_headers_over_limit_are_4xx_without_handler),
                 cmocka_unit_test(test_http_missing_host_is_400),
