@@ -1,0 +1,266 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <cmocka.h>
+#include <arpa/inet.h>
+#include <errno.h>
+#include <signal.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <openssl/ssl.h>
+#include <openssl/x509v3.h>
+
+#include "agent/agent-challenge.h"
+#include "shared/fileio.h"
+
+DEFINE_TRIVIAL_CLEANUP_FUNC(ASN1_OBJECT *, ASN1_OBJECT_free);
+
+/* Key authorization and its SHA-256, computed independently (Python hashlib). */
+#define KEY_AUTH "evaGxfADs6pSRb2LAv9IZf17Dt3juxGJ-PCt92wr-oA.nP1qzpXGymHBrUEepNY9HCsQk7K8KhOypzEt62jcerQ"
+#define KEY_AUTH_SHA256_B64URL "NGwKoXBgCT8JhEa0bK7AwfSqHyu_ZWeugV07fLGIVq0"
+static const uint8_t key_auth_sha256[32] = {
+        0x34, 0x6c, 0x0a, 0xa1, 0x70, 0x60, 0x09, 0x3f, 0x09, 0x84, 0x46, 0xb4, 0x6c, 0xae, 0xc0, 0xc1,
+        0xf4, 0xaa, 0x1f, 0x2b, 0xbf, 0x65, 0x67, 0xae, 0x81, 0x5d, 0x3b, 0x7c, 0xb1, 0x88, 0x56, 0xad,
+};
+
+static char tmpdir[] = "/tmp/certfleet-test-agent-challenge-XXXXXX";
+
+static int setup(void **state) {
+        return mkdtemp(tmpdir) ? 0 : -1;
+}
+
+static int teardown(void **state) {
+        char cmd[256];
+        snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmpdir);
+        return system(cmd) == 0 ? 0 : -1;
+}
+
+static int free_port(void) {
+        struct sockaddr_in a = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+        socklen_t len = sizeof a;
+        int fd = socket(AF_INET, SOCK_STREAM, 0);
+
+        assert_true(fd >= 0);
+        assert_int_equal(bind(fd, (struct sockaddr *) &a, sizeof a), 0);
+        assert_int_equal(getsockname(fd, (struct sockaddr *) &a, &len), 0);
+        close(fd);
+        return ntohs(a.sin_port);
+}
+
+static int connect_port(int port) {
+        struct sockaddr_in a = { .sin_family = AF_INET, .sin_port = htons((uint16_t) port),
+                                 .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+        int fd = socket(AF_INET, SOCK_STREAM, 0);
+
+        assert_true(fd >= 0);
+        assert_int_equal(connect(fd, (struct sockaddr *) &a, sizeof a), 0);
+        return fd;
+}
+
+static void test_dns_txt_value_is_base64url_sha256(void **state) {
+        _cleanup_free_ char *v = NULL;
+
+        assert_int_equal(challenge_dns_txt_value(KEY_AUTH, &v), 0);
+        assert_string_equal(v, KEY_AUTH_SHA256_B64URL);
+}
+
+static void check_acme_identifier(X509 *cert, const char *identifier) {
+        _cleanup_(ASN1_OBJECT_freep) ASN1_OBJECT *oid = OBJ_txt2obj("1.3.6.1.5.5.7.1.31", 1);
+        _cleanup_(GENERAL_NAMES_freep) GENERAL_NAMES *sans = NULL;
+        const ASN1_OCTET_STRING *value;
+        const unsigned char *p;
+        X509_EXTENSION *ext;
+        GENERAL_NAME *gn;
+        int idx;
+
+        idx = X509_get_ext_by_OBJ(cert, oid, -1);
+        assert_true(idx >= 0);
+        ext = X509_get_ext(cert, idx);
+        assert_true(X509_EXTENSION_get_critical(ext));
+        value = X509_EXTENSION_get_data(ext);
+        /* extnValue = DER of OCTET STRING (SIZE (32)): 04 20 <digest>. */
+        assert_int_equal(ASN1_STRING_length(value), 34);
+        p = ASN1_STRING_get0_data(value);
+        assert_int_equal(p[0], 0x04);
+        assert_int_equal(p[1], 0x20);
+        assert_memory_equal(p + 2, key_auth_sha256, 32);
+
+        sans = X509_get_ext_d2i(cert, NID_subject_alt_name, NULL, NULL);
+        assert_non_null(sans);
+        assert_int_equal(sk_GENERAL_NAME_num(sans), 1);
+        gn = sk_GENERAL_NAME_value(sans, 0);
+        assert_int_equal(gn->type, GEN_DNS);
+        assert_string_equal((const char *) ASN1_STRING_get0_data(gn->d.dNSName), identifier);
+}
+
+
+static void test_tlsalpn_cert_has_critical_acme_identifier(void **state) {
+        _cleanup_(X509_freep) X509 *cert = NULL;
+        _cleanup_(EVP_PKEY_freep) EVP_PKEY *key = NULL;
+
+        assert_int_equal(challenge_tlsalpn_make_cert("alpn.example.test", KEY_AUTH, &cert, &key), 0);
+        check_acme_identifier(cert, "alpn.example.test");
+        assert_int_equal(X509_check_private_key(cert, key), 1);
+        assert_int_equal(X509_verify(cert, key), 1);    /* self-signed */
+}
+
+/* Handshake as a validator would: SNI = identifier, ALPN = acme-tls/1. Returns the peer cert. */
+static X509 *validator_handshake(int port, const char *sni, bool alpn) {
+        static const unsigned char protos[] = "\x0a" "acme-tls/1";
+        SSL_CTX *ctx = SSL_CTX_new(TLS_client_method());
+        const unsigned char *selected = NULL;
+        unsigned selected_len = 0;
+        X509 *peer = NULL;
+        SSL *ssl;
+        int fd;
+
+        assert_non_null(ctx);
+        if (alpn)
+                assert_int_equal(SSL_CTX_set_alpn_protos(ctx, protos, sizeof protos - 1), 0);
+        ssl = SSL_new(ctx);
+        fd = connect_port(port);
+        SSL_set_fd(ssl, fd);
+        SSL_set_tlsext_host_name(ssl, sni);
+        if (SSL_connect(ssl) == 1) {
+                SSL_get0_alpn_selected(ssl, &selected, &selected_len);
+                assert_int_equal(selected_len, 10);
+                assert_memory_equal(selected, "acme-tls/1", 10);
+                peer = SSL_get1_peer_certificate(ssl);
+        }
+        SSL_free(ssl);
+        SSL_CTX_free(ctx);
+        close(fd);
+        return peer;
+}
+
+static void test_tlsalpn_server_answers_with_validation_cert(void **state) {
+        ChallengeTlsAlpnServer *s = NULL;
+        _cleanup_free_ char *addr = NULL;
+        X509 *peer;
+        int port = free_port();
+
+        assert_true(asprintf(&addr, "127.0.0.1:%d", port) > 0);
+        assert_int_equal(challenge_tlsalpn_server_start(addr, &s), 0);
+        assert_int_equal(challenge_tlsalpn_server_set(s, "alpn.example.test", KEY_AUTH), 0);
+
+        peer = validator_handshake(port, "alpn.example.test", true);
+        assert_non_null(peer);
+        check_acme_identifier(peer, "alpn.example.test");
+        X509_free(peer);
+
+        /* No acme-tls/1 offered, or another name: no certificate is handed out. */
+        assert_null(validator_handshake(port, "alpn.example.test", false));
+        assert_null(validator_handshake(port, "other.example.test", true));
+
+        assert_int_equal(challenge_tlsalpn_server_unset(s, "alpn.example.test"), 0);
+        assert_null(validator_handshake(port, "alpn.example.test", true));
+        challenge_tlsalpn_server_stop(s);
+}
+
+static char *http_get(int port, const char *path) {
+        char req[512], buf[4096];
+        size_t n = 0;
+        ssize_t k;
+        int fd = connect_port(port);
+
+        snprintf(req, sizeof req, "GET %s HTTP/1.1\r\nHost: web.example.test\r\n\r\n", path);
+        assert_int_equal(send(fd, req, strlen(req), 0), (ssize_t) strlen(req));
+        while ((k = recv(fd, buf + n, sizeof buf - 1 - n, 0)) > 0)
+                n += (size_t) k;
+        buf[n] = 0;
+        close(fd);
+        return strdup(buf);
+}
+
+static void test_http_server_serves_key_authorization(void **state) {
+        ChallengeHttpServer *s = NULL;
+        _cleanup_free_ char *addr = NULL, *r1 = NULL, *r2 = NULL, *r3 = NULL, *r4 = NULL;
+        const char *token = "evaGxfADs6pSRb2LAv9IZf17Dt3juxGJ-PCt92wr-oA";
+        int port = free_port();
+
+        assert_true(asprintf(&addr, "127.0.0.1:%d", port) > 0);
+        assert_int_equal(challenge_http_server_start(addr, &s), 0);
+        /* A second listener on the same port fails: the job fails before asking the CA anything. */
+        {
+                ChallengeHttpServer *s2 = NULL;
+                assert_int_equal(challenge_http_server_start(addr, &s2), -EADDRINUSE);
+        }
+        assert_int_equal(challenge_http_server_set(s, token, KEY_AUTH), 0);
+        assert_int_equal(challenge_http_server_set(s, "../etc/passwd", KEY_AUTH), -EINVAL);
+
+        r1 = http_get(port, "/.well-known/acme-challenge/evaGxfADs6pSRb2LAv9IZf17Dt3juxGJ-PCt92wr-oA");
+        assert_non_null(strstr(r1, "HTTP/1.1 200 OK\r\n"));
+        assert_non_null(strstr(r1, "\r\n\r\n" KEY_AUTH));
+        r2 = http_get(port, "/.well-known/acme-challenge/unknown");
+        assert_non_null(strstr(r2, "HTTP/1.1 404 "));
+        r3 = http_get(port, "/index.html");
+        assert_non_null(strstr(r3, "HTTP/1.1 404 "));
+        assert_int_equal(challenge_http_server_unset(s, token), 0);
+        r4 = http_get(port, "/.well-known/acme-challenge/evaGxfADs6pSRb2LAv9IZf17Dt3juxGJ-PCt92wr-oA");
+        assert_non_null(strstr(r4, "HTTP/1.1 404 "));
+        challenge_http_server_stop(s);
+}
+
+static void test_http_webroot_writes_and_removes(void **state) {
+        _cleanup_free_ char *path = NULL, *text = NULL;
+        size_t n;
+
+        assert_int_equal(challenge_http_webroot_add(tmpdir, "tok_en-1", KEY_AUTH), 0);
+        assert_true(asprintf(&path, "%s/.well-known/acme-challenge/tok_en-1", tmpdir) > 0);
+        assert_int_equal(read_full_file(path, 4096, &text, &n), 0);
+        assert_string_equal(text, KEY_AUTH);
+        assert_int_equal(challenge_http_webroot_remove(tmpdir, "tok_en-1"), 0);
+        assert_int_equal(access(path, F_OK), -1);
+        assert_int_equal(challenge_http_webroot_add(tmpdir, "../../x", KEY_AUTH), -EINVAL);
+}
+
+static void test_token_validation(void **state) {
+        assert_true(challenge_token_is_valid("abcXYZ019-_"));
+        assert_false(challenge_token_is_valid(""));
+        assert_false(challenge_token_is_valid("a/b"));
+        assert_false(challenge_token_is_valid("a.b"));
+        assert_false(challenge_token_is_valid("a b"));
+        assert_false(challenge_token_is_valid(NULL));
+}
+
+static void test_dns_hook_arguments(void **state) {
+        _cleanup_free_ char *hook = NULL, *out = NULL, *text = NULL;
+        FILE *f;
+        size_t n;
+
+        assert_true(asprintf(&hook, "%s/hook.sh", tmpdir) > 0);
+        assert_true(asprintf(&out, "%s/hook.out", tmpdir) > 0);
+        f = fopen(hook, "w");
+        assert_non_null(f);
+        fprintf(f, "#!/bin/sh\necho \"$1|$2|$3|$CERTFLEET_DOMAIN\" >> %s\n[ \"$1\" = set ]\n", out);
+        fclose(f);
+        assert_int_equal(chmod(hook, 0755), 0);
+
+        assert_int_equal(challenge_dns_run_hook(hook, "set", "example.test", "VALUE"), 0);
+        assert_int_equal(challenge_dns_run_hook(hook, "clear", "example.test", "VALUE"), -EIO);
+        assert_int_equal(read_full_file(out, 4096, &text, &n), 0);
+        assert_string_equal(text, "set|_acme-challenge.example.test|VALUE|example.test\n"
+                                  "clear|_acme-challenge.example.test|VALUE|example.test\n");
+}
+
+int main(void) {
+        signal(SIGPIPE, SIG_IGN);   /* a refused handshake closes the socket under the client */
+        const struct CMUnitTest tests[] = {
+                cmocka_unit_test(test_dns_txt_value_is_base64url_sha256),
+                cmocka_unit_test(test_tlsalpn_cert_has_critical_acme_identifier),
+                cmocka_unit_test(test_tlsalpn_server_answers_with_validation_cert),
+                cmocka_unit_test(test_http_server_serves_key_authorization),
+                cmocka_unit_test(test_http_webroot_writes_and_removes),
+                cmocka_unit_test(test_token_validation),
+                cmocka_unit_test(test_dns_hook_arguments),
+        };
+        return cmocka_run_group_tests(tests, setup, teardown);
+}
