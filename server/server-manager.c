@@ -34,6 +34,7 @@ struct ServerManager {
         char *state_directory;         /* override, NULL: none */
         char **https_listen;
         char **http_listen;
+        bool config_optional;
 
         pthread_mutex_t snapshot_lock;
         ServerSnapshot *snapshot;      /* current generation */
@@ -113,6 +114,7 @@ int server_manager_new(const char *config_path, const ServerConfigOverrides *ove
                         return -ENOMEM;
                 if (overrides->http_listen && !(m->http_listen = strv_copy(overrides->http_listen)))
                         return -ENOMEM;
+                m->config_optional = overrides->config_optional;
         }
 
         *ret = TAKE_PTR(m);
@@ -143,6 +145,7 @@ static int manager_load_config(ServerManager *m, ServerConfig **ret) {
                 .state_directory = m->state_directory,
                 .https_listen = m->https_listen,
                 .http_listen = m->http_listen,
+                .config_optional = m->config_optional,
         };
         int r;
 
