@@ -43,7 +43,7 @@ if CC=clang meson setup --wipe "$fuzz_dir" "$top" -Dfuzz=true -Dtests=false -Db_
    CC=clang meson setup "$fuzz_dir" "$top" -Dfuzz=true -Dtests=false -Db_lundef=false >/dev/null; then
         if ninja -C "$fuzz_dir"; then
                 for target in "$fuzz_dir"/tests/fuzz/fuzz-*; do
-                        [ -x "$target" ] || continue
+                        [ -f "$target" ] && [ -x "$target" ] || continue
                         name=$(basename "$target")
                         corpus="$builds/corpus/$name"
                         mkdir -p "$corpus"
