@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 #include <errno.h>
+#include <math.h>
 #include <string.h>
 
 #include "shared/json-util.h"
@@ -26,6 +27,30 @@ static bool has_single_quote_outside_strings(const char *data, size_t len) {
         return false;
 }
 
+/* RFC 8259 has no NaN or Infinity, but json-c reads them as numbers. Depth is bounded by the
+ * tokener's JSON_DEPTH_MAX. */
+static bool has_non_finite_number(json_object *o) {
+        switch (json_object_get_type(o)) {
+        case json_type_double:
+                return !isfinite(json_object_get_double(o));
+        case json_type_array:
+                for (size_t i = 0; i < json_object_array_length(o); i++)
+                        if (has_non_finite_number(json_object_array_get_idx(o, i)))
+                                return true;
+                return false;
+        case json_type_object: {
+                json_object_object_foreach(o, key, value) {
+                        (void) key;
+                        if (has_non_finite_number(value))
+                                return true;
+                }
+                return false;
+        }
+        default:
+                return false;
+        }
+}
+
 int json_parse_strict(const char *data, size_t len, size_t max_size, json_object **ret) {
         _cleanup_(json_object_putp) json_object *obj = NULL;
         json_tokener *tok;
@@ -45,9 +70,16 @@ int json_parse_strict(const char *data, size_t len, size_t max_size, json_object
         obj = json_tokener_parse_ex(tok, data, (int) len);
         err = json_tokener_get_error(tok);
         parsed = json_tokener_get_parse_end(tok);
+        if (!obj && err == json_tokener_continue) {
+                /* A top-level literal or number that ends the buffer ("true", "12") could still
+                 * go on as far as the tokener knows: the terminating NUL says it does not. */
+                obj = json_tokener_parse_ex(tok, "", 1);
+                err = json_tokener_get_error(tok);
+                parsed = len;
+        }
         json_tokener_free(tok);
 
-        if (err != json_tokener_success || !obj)
+        if (err != json_tokener_success || !obj || has_non_finite_number(obj))
                 return -EBADMSG;
         /* Only whitespace may follow the value. */
         for (size_t i = parsed; i < len; i++)

@@ -13,7 +13,7 @@
 
 /* Strict parse of untrusted bytes: the whole buffer must be exactly one JSON value (trailing
  * garbage, embedded NUL, bad UTF-8 → -EBADMSG), nesting deeper than JSON_DEPTH_MAX → -EBADMSG,
- * len above max_size → -E2BIG. */
+ * len above max_size → -E2BIG. A top-level null is refused too (json-c has no object for it). */
 int json_parse_strict(const char *data, size_t len, size_t max_size, json_object **ret);
 
 /* Typed getters. Missing key: -ENOENT; wrong type: -EBADMSG. Returned strings are borrowed. */

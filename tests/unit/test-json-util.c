@@ -5,6 +5,7 @@
 #include <stdint.h>
 #include <cmocka.h>
 #include <errno.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "shared/json-util.h"
@@ -33,6 +34,27 @@ static void test_json_parse_strict_accepts_quotes_inside_strings(void **state) {
         assert_string_equal(s, "it's \"x\"");
 }
 
+/* Found by fuzz-json: a value ending the buffer must parse like the same value plus a newline. */
+static void test_json_parse_strict_accepts_scalar_at_end_of_buffer(void **state) {
+        static const char *const values[] = { "true", "false", "12", "-1.5e3", "\"s\"", "[]" };
+
+        for (size_t i = 0; i < ELEMENTSOF(values); i++) {
+                _cleanup_(json_object_putp) json_object *a = NULL, *b = NULL;
+                char with_newline[32];
+
+                snprintf(with_newline, sizeof with_newline, "%s\n", values[i]);
+                assert_int_equal(parse(values[i], &a), 0);
+                assert_int_equal(parse(with_newline, &b), 0);
+                assert_true(json_object_equal(a, b));
+        }
+        json_object *o = NULL;
+        /* json-c has no object for null: refused either way, consistently. */
+        assert_int_equal(parse("null", &o), -EBADMSG);
+        assert_int_equal(parse("null\n", &o), -EBADMSG);
+        assert_int_equal(parse("tru", &o), -EBADMSG);
+        assert_int_equal(parse("12 13", &o), -EBADMSG);
+}
+
 static void test_json_parse_strict_rejects_non_json(void **state) {
         static const char *const bad[] = {
                 "",
@@ -43,6 +65,9 @@ static void test_json_parse_strict_rejects_non_json(void **state) {
                 "/* c */ {}",            /* comment */
                 "{\"a\": \"\xff\"}",     /* invalid UTF-8 */
                 "{\"a\":",               /* truncated */
+                "NaN",                   /* not in RFC 8259 (found by fuzz-json) */
+                "[1, Infinity]",
+                "{\"x\": -Infinity}",
         };
         for (size_t i = 0; i < ELEMENTSOF(bad); i++) {
                 json_object *o = NULL;
@@ -108,6 +133,7 @@ int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_json_parse_strict_accepts_object_with_trailing_whitespace),
                 cmocka_unit_test(test_json_parse_strict_accepts_quotes_inside_strings),
+                cmocka_unit_test(test_json_parse_strict_accepts_scalar_at_end_of_buffer),
                 cmocka_unit_test(test_json_parse_strict_rejects_non_json),
                 cmocka_unit_test(test_json_parse_strict_rejects_embedded_nul_and_size),
                 cmocka_unit_test(test_json_parse_strict_limits_depth),
