@@ -98,7 +98,7 @@ static const char *config_peek_ca_directory(const ConfigPeek *p, const char *nam
 static void ca_usage(void) {
         fprintf(stderr,
                 "Usage: certfleet-server ca init [--ca NAME] [--key-type ec-p256|ec-p384|rsa-2048|…]\n"
-                "                                [--force] [--directory DIR]\n");
+                "                                [--force] [--directory DIR | --state-dir DIR]\n");
 }
 
 static int ca_init(int argc, char *argv[], const char *config_path) {
@@ -107,12 +107,13 @@ static int ca_init(int argc, char *argv[], const char *config_path) {
                 { "key-type",  required_argument, NULL, 'k' },
                 { "force",     no_argument,       NULL, 'f' },
                 { "directory", required_argument, NULL, 'd' },
+                { "state-dir", required_argument, NULL, 's' },
                 { "help",      no_argument,       NULL, 'h' },
                 {}
         };
         _cleanup_(config_peek_done) ConfigPeek peek = {};
         _cleanup_free_ char *directory = NULL, *prefix = NULL;
-        const char *name = NULL, *dir_arg = NULL;
+        const char *name = NULL, *dir_arg = NULL, *state_arg = NULL;
         KeyType key_type = KEY_EC_P256;
         bool force = false;
         int c, r;
@@ -135,6 +136,9 @@ static int ca_init(int argc, char *argv[], const char *config_path) {
                         break;
                 case 'd':
                         dir_arg = optarg;
+                        break;
+                case 's':
+                        state_arg = optarg;
                         break;
                 case 'h':
                         ca_usage();
@@ -172,7 +176,8 @@ static int ca_init(int argc, char *argv[], const char *config_path) {
                 directory = strdup(dir_arg);
         else if (config_peek_ca_directory(&peek, name))
                 directory = strdup(config_peek_ca_directory(&peek, name));
-        else if (asprintf(&directory, "%s/ca/%s", peek.state_directory ?: server_config_default_state_directory(), name) < 0)
+        else if (asprintf(&directory, "%s/ca/%s",
+                          state_arg ?: peek.state_directory ?: server_config_default_state_directory(), name) < 0)
                 directory = NULL;
         if (!directory)
                 return log_oom(), SERVER_CLI_EXIT_FAILURE;
@@ -269,12 +274,14 @@ static void cert_context_done(CertContext *c) {
  * defaults for state_dir (the same fallbacks as `serve`). */
 static int cert_load_config(const char *config_path, const char *state_dir, ServerConfig **ret) {
         _cleanup_free_ char *error = NULL;
-        ServerConfigOverrides o = { .state_directory = state_dir };
-        const char *path = config_path;
+        /* Like `serve`: without --config, the default file, or the embedded defaults with its
+         * drop-ins when it does not exist. */
+        ServerConfigOverrides o = {
+                .state_directory = state_dir,
+                .config_optional = !config_path,
+        };
+        const char *path = config_path ?: SERVER_CONFIG_DEFAULT_PATH;
         int r;
-
-        if (!path && access(SERVER_CONFIG_DEFAULT_PATH, F_OK) >= 0)
-                path = SERVER_CONFIG_DEFAULT_PATH;
 
         r = server_config_load_full(path, &o, 0, ret, &error);
         if (r < 0)
@@ -445,8 +452,9 @@ static int cert_parse_args(int argc, char *argv[], bool want_serial, CertArgs *a
 
                         errno = 0;
                         v = strtol(optarg, &end, 10);
-                        if (errno != 0 || end == optarg || *end != '\0' || v < 0 || v > 10 || v == 7) {
-                                fprintf(stderr, "Invalid revocation reason '%s' (RFC 5280 CRLReason 0…10, not 7).\n", optarg);
+                        if (errno != 0 || end == optarg || *end != '\0' || v < 0 || v > 10 || v == 7 || v == 8) {
+                                fprintf(stderr, "Invalid revocation reason '%s' (RFC 5280 CRLReason 0…10, "
+                                        "not 7 (unassigned) or 8 (removeFromCRL, delta CRLs only)).\n", optarg);
                                 return -EINVAL;
                         }
                         a->reason = (int) v;

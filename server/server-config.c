@@ -177,13 +177,14 @@ static int config_parse_base_url(const ConfLocation *loc, const char *value, voi
 }
 
 static int config_parse_database(const ConfLocation *loc, const char *value, void *data, void *userdata) {
-        /* A store URL ("sqlite:/path") or an absolute path; what the scheme means is the store's
-         * business, but a relative path would depend on the working directory. */
+        /* "sqlite:/path" or an absolute path (a relative one would depend on the working
+         * directory). Other schemes name backends this build does not have (PostgreSQL comes
+         * later): refuse them here, with the line, rather than fail later on a missing file. */
         if (strncmp(value, "sqlite:", 7) == 0) {
                 if (value[7] != '/')
                         return -EINVAL;
-        } else if (value[0] != '/' && strstr(value, "://") == NULL)
-                return -EINVAL;
+        } else if (value[0] != '/')
+                return strstr(value, "://") ? -EPROTONOSUPPORT : -EINVAL;
         return conf_parse_string(loc, value, data, NULL);
 }
 

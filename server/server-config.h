@@ -7,7 +7,7 @@
  *                 BaseURL=https://ca.example:8443 (optional; default: from the Host header)
  *   [HTTPS]       Listen=127.0.0.1:8443 [::1]:8443  Certificate=PATH  Key=PATH
  *                 ClientCA=PATH (optional: request client certificates, verify against these)
- *   [HTTP]        Listen=127.0.0.1:8080     (optional plain listener: SCEP, CRL, OCSP)
+ *   [HTTP]        Listen=127.0.0.1:8080     (optional plain listener; SCEP, CRLs and OCSP will use it)
  *   [Limits]      MaxBodySize=64K  MaxHeaderSize=16K  Timeout=30s  MaxConnections=4096
  *   [Store]       Database=sqlite:/var/lib/certfleet/server/certfleet.db
  *   [Validation]  Resolver=127.0.0.1:8053  HTTPPort=80  TLSPort=443  Workers=4  Timeout=10s

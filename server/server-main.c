@@ -114,19 +114,7 @@ static bool strv_has_option(char **argv, int argc, const char *option) {
         return false;
 }
 
-static const char *option_value(char **argv, int argc, const char *option) {
-        size_t l = strlen(option);
-        for (int i = 0; i < argc; i++) {
-                if (strcmp(argv[i], option) == 0 && i + 1 < argc)
-                        return argv[i + 1];
-                if (strncmp(argv[i], option, l) == 0 && argv[i][l] == '=')
-                        return argv[i] + l + 1;
-        }
-        return NULL;
-}
-
-/* The admin commands read the state directory through their own options; --state-dir given to
- * us becomes `--directory DIR/ca/NAME` (ca) or `--database sqlite:DIR/certfleet.db` (cert). */
+/* The admin commands take the state directory through their own --state-dir option. */
 static int run_cli(const Args *a, int argc, char *argv[]) {
         _cleanup_(strv_freep) char **args = NULL;
         _cleanup_free_ char *extra = NULL;
@@ -137,9 +125,9 @@ static int run_cli(const Args *a, int argc, char *argv[]) {
                 if (strv_extend(&args, argv[i]) < 0)
                         return log_oom();
 
-        if (a->state_dir) {
-                const char *state = a->state_dir;
+        if (a->state_dir && !strv_has_option(argv, argc, "--state-dir")) {
                 _cleanup_free_ char *abs = NULL;
+                const char *state = a->state_dir;
 
                 if (state[0] != '/') {
                         _cleanup_free_ char *cwd = getcwd(NULL, 0);
@@ -147,17 +135,9 @@ static int run_cli(const Args *a, int argc, char *argv[]) {
                                 return log_oom();
                         state = abs;
                 }
-
-                if (is_ca && argc >= 2 && strcmp(argv[1], "init") == 0 &&
-                    !strv_has_option(argv, argc, "--directory")) {
-                        const char *name = option_value(argv, argc, "--ca") ?: "default";
-                        if (asprintf(&extra, "--directory=%s/ca/%s", state, name) < 0)
-                                return log_oom();
-                } else if (!is_ca && !strv_has_option(argv, argc, "--database")) {
-                        if (asprintf(&extra, "--database=sqlite:%s/certfleet.db", state) < 0)
-                                return log_oom();
-                }
-                if (extra && strv_extend(&args, extra) < 0)
+                if (asprintf(&extra, "--state-dir=%s", state) < 0)
+                        return log_oom();
+                if (strv_extend(&args, extra) < 0)
                         return log_oom();
         }
 

@@ -261,7 +261,8 @@ fail:
 
 static bool revocation_reason_valid(int reason) {
         /* RFC 5280 §5.3.1 CRLReason; 7 is unused. */
-        return reason >= 0 && reason <= 10 && reason != 7;
+        /* 7 is unassigned; removeFromCRL (8) only appears in delta CRLs (RFC 5280 5.3.1). */
+        return reason >= 0 && reason <= 10 && reason != 7 && reason != 8;
 }
 
 int ra_revoke(Store *store, const ProfileSet *profiles, const char *serial, int reason) {
