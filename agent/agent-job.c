@@ -348,6 +348,12 @@ finish:
                 log_event_errno(LOG_ERR, j->result, AGENT_MESSAGE_FAILED, j->config->name,
                                 "%s (attempt %u, next try after %s)", j->error ?: "failed", s->failures,
                                 time_format_rfc3339(s->backoff_until, (char[CF_RFC3339_MAX]) {}));
+        } else if (j->deployed && s->failures > 0) {
+                /* A deployment is only redone when the previous one failed after the certificate
+                 * was stored; now that it went through, that failure is resolved. */
+                s->failures = 0;
+                s->backoff_until = CF_TIME_INVALID;
+                (void) set_string(&s->last_error, NULL);
         }
         r = agent_state_save_schedule(j->state_dir, j->config->name, s);
         if (r < 0)

@@ -16,10 +16,6 @@
 #include "config.h"
 #include "shared/log.h"
 
-/* The bus layer is linked in when it is built; the agent works without it (--once, tests). */
-#pragma weak agent_bus_attach
-
-
 static const char *arg_config_dir = AGENT_CONFIG_DIR_DEFAULT;
 static const char *arg_state_dir;
 static const char *arg_name;
@@ -195,7 +191,7 @@ int main(int argc, char *argv[]) {
         if (arg_once)
                 return run_once(m, e);
 
-        if (!arg_no_bus && agent_bus_attach) {
+        if (!arg_no_bus) {
                 r = agent_bus_attach(m, e, &bus);
                 if (r < 0)
                         log_warning_errno(r, "Cannot attach to the system bus, running without D-Bus: %m");

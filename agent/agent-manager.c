@@ -175,7 +175,7 @@ static int load_cert_configs(AgentManager *m, CertConfig ***ret, size_t *ret_n) 
         if (!configs)
                 return -ENOMEM;
         for (char **f = files; f && *f; f++) {
-                _cleanup_free_ char *path = NULL, *error = NULL;
+                _cleanup_free_ char *path = NULL, *error = NULL, *name = NULL;
                 CertConfig *c = NULL;
 
                 if (asprintf(&path, "%s/%s", dir_path, *f) < 0) {
@@ -186,7 +186,11 @@ static int load_cert_configs(AgentManager *m, CertConfig ***ret, size_t *ret_n) 
                 if (r == -ENOMEM)
                         goto fail;
                 if (r < 0) {
-                        log_event_errno(LOG_ERR, r, AGENT_MESSAGE_CONFIG, NULL,
+                        /* The file name is the certificate's name even when its contents are broken,
+                         * so `journalctl CERTIFICATE=NAME` shows why NAME is not tracked. */
+                        name = strndup(*f, strlen(*f) - strlen(".conf"));
+                        log_event_errno(LOG_ERR, r, AGENT_MESSAGE_CONFIG,
+                                        name && agent_cert_name_is_valid(name) ? name : NULL,
                                         "Ignoring %s: %s", path, error ?: "invalid");
                         continue;
                 }
@@ -322,7 +326,8 @@ int agent_manager_reload(AgentManager *m) {
         r = load_all(m);
         if (r < 0)
                 return r;
-        log_info("Configuration reloaded: %zu certificate%s", m->n_certs, m->n_certs == 1 ? "" : "s");
+        log_event(LOG_INFO, AGENT_MESSAGE_CONFIG, NULL, "Configuration reloaded: %zu certificate%s",
+                  m->n_certs, m->n_certs == 1 ? "" : "s");
         (void) arm_timer(m);
         update_status(m);
         return 0;

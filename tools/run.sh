@@ -5,7 +5,10 @@
 #  - starts certfleet-server with a fresh state directory: SQLite, a fresh local CA, the default
 #    ACME profile, HTTPS on 127.0.0.1;
 #  - prints the ACME directory URL and the CA bundle to trust;
-#  - shows certbot obtaining a certificate from it.
+#  - shows certbot obtaining a certificate from it;
+#  - starts certfleet-agent on a private system-like D-Bus (with the shipped bus policy), which
+#    enrolls a certificate from the server and deploys it, and prints the agent's status through
+#    busctl and certfleetctl.
 #
 # On a terminal it then keeps the server running until Ctrl-C; otherwise it stops everything and
 # exits. Environment: CERTFLEET_RUN_DIR (state, default a new /tmp/certfleet-run.*),
@@ -99,6 +102,102 @@ openssl x509 -in "$cert" -noout -subject -issuer -serial -dates -ext subjectAltN
 echo
 echo "The server's inventory:"
 "$build/server/certfleet-server" --state-dir "$run_dir/server" cert list | sed 's/^/  /'
+
+# The agent. A private bus with the shipped policy stands in for the system bus, so the demo
+# needs no installation; on a real host the agent uses the system bus.
+agent_dir="$run_dir/agent"
+mkdir -p "$agent_dir/etc/agent.d" "$agent_dir/deploy"
+cat > "$agent_dir/bus.conf" <<BUS
+<!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-Bus Bus Configuration 1.0//EN"
+ "http://www.freedesktop.org/standards/dbus/1.0/busconfig.dtd">
+<busconfig>
+  <type>system</type>
+  <listen>unix:path=$agent_dir/bus.socket</listen>
+  <auth>EXTERNAL</auth>
+  <policy context="default">
+    <allow user="*"/>
+    <deny own="*"/>
+    <allow send_destination="org.freedesktop.DBus"/>
+    <allow send_requested_reply="true" send_type="method_return"/>
+    <allow send_requested_reply="true" send_type="error"/>
+    <allow send_type="signal"/>
+    <allow receive_type="method_call"/>
+    <allow receive_type="method_return"/>
+    <allow receive_type="error"/>
+    <allow receive_type="signal"/>
+  </policy>
+  <include>$top/dbus/org.certfleet.Agent1.conf</include>
+</busconfig>
+BUS
+dbus-daemon --config-file="$agent_dir/bus.conf" --nofork --print-address=3 \
+        3>"$agent_dir/bus.address" >"$agent_dir/bus.log" 2>&1 &
+pids+=($!)
+for _ in $(seq 1 50); do
+        [ -s "$agent_dir/bus.address" ] && break
+        sleep 0.1
+done
+export DBUS_SYSTEM_BUS_ADDRESS
+DBUS_SYSTEM_BUS_ADDRESS=$(head -n 1 "$agent_dir/bus.address")
+
+cat > "$agent_dir/etc/agent.conf" <<CONF
+[Agent]
+Server=$directory
+CABundle=$bundle
+Email=admin@demo.internal
+CONF
+cat > "$agent_dir/etc/agent.d/web.conf" <<CONF
+[Certificate]
+Names=web.demo.internal
+
+[ACME]
+Challenge=http-01
+HTTPListen=127.0.0.1:$http01_port
+
+[Deploy]
+Certificate=$agent_dir/deploy/web.crt
+FullChain=$agent_dir/deploy/web.fullchain.pem
+Key=$agent_dir/deploy/web.key
+Mode=0640
+CONF
+
+"$build/agent/certfleet-agent" --config-dir "$agent_dir/etc" --state-dir "$agent_dir/state" \
+        >"$agent_dir/agent.log" 2>&1 &
+pids+=($!)
+agent_pid=$!
+
+certfleetctl="$build/agent/certfleetctl"
+for _ in $(seq 1 300); do
+        if "$certfleetctl" status web --json 2>/dev/null | grep -q '"state": *"valid"'; then
+                break
+        fi
+        kill -0 "$agent_pid" 2>/dev/null || { cat "$agent_dir/agent.log"; echo "certfleet-agent exited"; exit 1; }
+        sleep 0.1
+done
+
+cat <<MSG
+
+certfleet-agent is running (pid $agent_pid) on the bus $DBUS_SYSTEM_BUS_ADDRESS
+  config:   $agent_dir/etc/agent.d/web.conf
+  deployed: $(cd "$agent_dir/deploy" && echo *)
+  log:      $agent_dir/agent.log
+
+busctl tree org.certfleet.Agent1:
+MSG
+busctl --system tree org.certfleet.Agent1 | sed 's/^/  /'
+cert_path=$(busctl --system call org.certfleet.Agent1 /org/certfleet/Agent1 \
+        org.certfleet.Agent1.Manager ListCertificates | grep -o '"/[^"]*"' | head -n 1 | tr -d '"')
+echo
+echo "busctl get-property … State Serial NotAfter NextRenewal:"
+for prop in State Serial NotAfter NextRenewal; do
+        printf '  %-12s %s\n' "$prop" "$(busctl --system get-property org.certfleet.Agent1 "$cert_path" \
+                org.certfleet.Agent1.Certificate "$prop")"
+done
+echo
+echo "certfleetctl list:"
+"$certfleetctl" list | sed 's/^/  /'
+echo
+echo "certfleetctl status web:"
+"$certfleetctl" status web | sed 's/^/  /'
 
 if [ -t 0 ]; then
         echo

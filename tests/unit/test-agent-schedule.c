@@ -7,6 +7,7 @@
 #include <errno.h>
 #include <string.h>
 
+#include "agent/agent-job.h"
 #include "agent/agent-schedule.h"
 #include "shared/time-util.h"
 
@@ -103,6 +104,36 @@ static void test_next_renewal_pulled_in_to_deadline(void **state) {
         assert_int_equal(schedule_next_renewal(CF_TIME_INVALID, nb, na), deadline);
 }
 
+static void test_renewal_due_at_deadline_whatever_ari_says(void **state) {
+        cf_time_t nb = T0, na = T0 + 90 * DAY, deadline = schedule_deadline(nb, na);
+        AgentSchedule s;
+
+        agent_schedule_init(&s);
+        /* No certificate yet: due at once. */
+        assert_true(agent_job_renewal_due(&s, CF_TIME_INVALID, CF_TIME_INVALID, T0));
+
+        /* ARI chose a time after the deadline (the stored next_renewal was not pulled in): the
+         * deadline still makes it due. */
+        s.ari = true;
+        s.chosen = s.next_renewal = na - DAY;
+        assert_false(agent_job_renewal_due(&s, nb, na, deadline - 1));
+        assert_true(agent_job_renewal_due(&s, nb, na, deadline));
+
+        /* Before the chosen time nothing is due; at it, it is. */
+        s.chosen = s.next_renewal = nb + 60 * DAY;
+        assert_false(agent_job_renewal_due(&s, nb, na, nb + 60 * DAY - 1));
+        assert_true(agent_job_renewal_due(&s, nb, na, nb + 60 * DAY));
+
+        /* A request (forced renewal, or one interrupted by a crash) is due at once … */
+        s.renew_requested = true;
+        assert_true(agent_job_renewal_due(&s, nb, na, nb + DAY));
+        /* … unless a failure put it into backoff, which holds even past the deadline. */
+        s.backoff_until = deadline + 600;
+        assert_false(agent_job_renewal_due(&s, nb, na, deadline + 599));
+        assert_true(agent_job_renewal_due(&s, nb, na, deadline + 600));
+        agent_schedule_done(&s);
+}
+
 static void test_retry_after_seconds_and_http_date(void **state) {
         int64_t s = -1;
 
@@ -132,6 +163,7 @@ int main(void) {
                 cmocka_unit_test(test_ari_poll_clamped_to_hour_and_week),
                 cmocka_unit_test(test_backoff_doubles_with_jitter_and_caps_at_six_hours),
                 cmocka_unit_test(test_next_renewal_pulled_in_to_deadline),
+                cmocka_unit_test(test_renewal_due_at_deadline_whatever_ari_says),
                 cmocka_unit_test(test_retry_after_seconds_and_http_date),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
