@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* Certificate download (RFC 8555 §7.4.2), the issuing chain behind Link rel="up", and
- * revocation (§7.6) by the owning account or by the certificate's own key. */
+ * revocation (§7.6) by the owning account, an account authorized for all of the certificate's
+ * identifiers, or the certificate's own key. */
 
 #include <errno.h>
 #include <stdlib.h>
@@ -66,6 +67,37 @@ int acme_issuer_handle(AcmeRequest *r, const char *serial) {
                                       c->chain_pem, strlen(c->chain_pem));
 }
 
+/* RFC 8555 §7.6: besides the issuing account, an account holding valid authorizations (under
+ * this profile) for every identifier in the certificate may revoke it. 1: it does, 0: it does not. */
+static int account_holds_authorizations(AcmeRequest *r, const InventoryCert *c) {
+        cf_time_t now = time_now();
+
+        if (!c->identifiers || !c->identifiers[0])
+                return 0;
+        for (char **i = c->identifiers; *i; i++) {
+                _cleanup_(acme_authz_freep) AcmeAuthz *a = NULL;
+                _cleanup_free_ char *type = NULL;
+                const char *colon = strchr(*i, ':'), *value;
+                bool wildcard;
+                int q;
+
+                if (!colon)
+                        return 0;
+                type = strndup(*i, colon - *i);
+                if (!type)
+                        return -ENOMEM;
+                value = colon + 1;
+                wildcard = strcmp(type, "dns") == 0 && strncmp(value, "*.", 2) == 0;
+                q = store_acme_authz_find_reusable(r->store, r->account->id, r->route_key, type,
+                                                   wildcard ? value + 2 : value, wildcard, now, &a);
+                if (q == -ENOENT)
+                        return 0;
+                if (q < 0)
+                        return q;
+        }
+        return 1;
+}
+
 static bool reason_is_valid(int64_t reason) {
         /* RFC 5280 §5.3.1: 7 is unused; 8 (removeFromCRL) is for delta CRLs only. */
         return reason >= 0 && reason <= 10 && reason != 7 && reason != 8;
@@ -114,8 +146,17 @@ int acme_revoke_handle(AcmeRequest *r) {
                 return acme_fail(r, -CF_E_NOT_FOUND, "Certificate was not issued here");
 
         if (r->account) {
-                if (c->account_id != r->account->id)
-                        return acme_fail(r, -CF_E_UNAUTHORIZED, "Certificate belongs to another account");
+                bool owner = c->protocol && strcmp(c->protocol, "acme") == 0 &&
+                             c->account_id == r->account->id;
+
+                if (!owner) {
+                        q = account_holds_authorizations(r, c);
+                        if (q < 0)
+                                return q;
+                        if (q == 0)
+                                return acme_fail(r, -CF_E_UNAUTHORIZED,
+                                                 "Account neither ordered the certificate nor holds authorizations for all its identifiers");
+                }
         } else {
                 EVP_PKEY *pk = X509_get0_pubkey(cert);
                 if (!pk || !key_public_equal(pk, r->key))

@@ -8,9 +8,11 @@
  * stays processing with the CSR kept, clients get Retry-After, and each later fetch of the order
  * asks the RA again until it issues or refuses. */
 
+#include <arpa/inet.h>
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "server/acme/acme-internal.h"
 #include "server/ra/ra.h"
@@ -54,6 +56,22 @@ static bool strv_has_duplicates(char **l) {
         return false;
 }
 
+/* DNS names compare case-insensitively (the order's are lower case); an IP address in the CN
+ * may be spelled differently from its canonical SAN text. */
+static bool common_name_is_identifier(const char *cn, char **dns, char **ips) {
+        unsigned char addr[16];
+        char canonical[INET6_ADDRSTRLEN];
+        int af;
+
+        for (char **i = dns; i && *i; i++)
+                if (strcasecmp(*i, cn) == 0)
+                        return true;
+        af = strchr(cn, ':') ? AF_INET6 : AF_INET;
+        if (inet_pton(af, cn, addr) != 1 || !inet_ntop(af, addr, canonical, sizeof(canonical)))
+                return false;
+        return strv_contains(ips, canonical);
+}
+
 static int csr_check(AcmeRequest *r, X509_REQ *csr, char **dns, char **ips) {
         _cleanup_(csr_info_freep) CsrInfo *info = NULL;
         const char *detail = NULL;
@@ -67,8 +85,7 @@ static int csr_check(AcmeRequest *r, X509_REQ *csr, char **dns, char **ips) {
         if (strv_has_duplicates(info->dns) || strv_has_duplicates(info->ips) ||
             !strv_equal_unordered(info->dns, dns) || !strv_equal_unordered(info->ips, ips))
                 return acme_fail(r, -CF_E_BAD_CSR, "CSR names do not match the order's identifiers exactly");
-        if (info->common_name && !strv_contains(dns, info->common_name) &&
-            !strv_contains(ips, info->common_name))
+        if (info->common_name && !common_name_is_identifier(info->common_name, dns, ips))
                 return acme_fail(r, -CF_E_BAD_CSR, "CSR common name is not one of the order's identifiers");
         q = ra_check_key(r->ra, info->public_key, &detail);
         if (q < 0)

@@ -195,20 +195,20 @@ int acme_handle_request(const HttpRequest *req, HttpResponse *resp, void *userda
         r.profiles = server_worker_get_profiles(req->worker);
 
         q = acme_route_parse(req->path, &r.route_key, &name, &by_ra, &r.resource);
+        /* The prefix first, so even a refused request gets its Link rel="index". */
+        if (q >= 0 && asprintf(&r.prefix_url, "%s%s%s/", req->base_url, ACME_ROUTE_PREFIX,
+                               r.route_key) < 0) {
+                r.prefix_url = NULL;
+                q = -ENOMEM;
+        }
         if (req->body_too_large)
                 q = acme_fail(&r, -CF_E_TOO_LARGE, "The request body exceeds the server's size limit");
         else if (q == -ENOENT)
                 q = acme_fail(&r, -CF_E_NOT_FOUND, "Unknown ACME profile or resource");
         else if (q >= 0) {
-                if (asprintf(&r.prefix_url, "%s%s%s/", req->base_url, ACME_ROUTE_PREFIX,
-                             r.route_key) < 0) {
-                        r.prefix_url = NULL;
-                        q = -ENOMEM;
-                } else {
-                        q = acme_resolve_profile(&r, name, by_ra);
-                        if (q >= 0)
-                                q = acme_dispatch(&r);
-                }
+                q = acme_resolve_profile(&r, name, by_ra);
+                if (q >= 0)
+                        q = acme_dispatch(&r);
         }
 
         if (q < 0) {

@@ -156,6 +156,18 @@ ACMEProfile=approval
 Enabled=yes
 RAProfile=approval
 
+[ACMEProfile nora]
+Enabled=yes
+
+[ACMEProfile offacme]
+Enabled=no
+RAProfile=default
+
+[RAProfile noacme]
+CA=default
+Enabled=yes
+AllowedIdentifiers=*.example.test
+
 [ACMEProfile eab]
 Enabled=yes
 RAProfile=default
@@ -339,6 +351,8 @@ class AcmeEndToEnd(unittest.TestCase):
         p = problem(data)
         self.assertEqual(p["type"], ERR + want_type, p)
         self.assertTrue(resp.getheader("Replay-Nonce"), "problem without Replay-Nonce")
+        # RFC 8555 §7.1: the directory link on every response, problems included.
+        self.assertIn('rel="index"', resp.getheader("Link") or "", "problem without Link rel=index")
         return p
 
     def db_query(self, sql, args=()):
@@ -405,9 +419,15 @@ class AcmeEndToEnd(unittest.TestCase):
 
         order_url, order = self.new_order(c, [{"type": "ip", "value": "127.0.0.1"}])
         self.assertEqual(order["status"], "pending")
+        now = datetime.datetime.now(datetime.timezone.utc)
+        # RFC 8555 §7.1.3: a pending order carries "expires", in the future.
+        self.assertGreater(datetime.datetime.fromisoformat(order["expires"].replace("Z", "+00:00")), now)
         authz_url = order["authorizations"][0]
         status, resp, data = c.post(authz_url, None)
         authz = json.loads(data)
+        # §7.1.4: "expires" is required for pending and valid authorizations.
+        self.assertGreater(datetime.datetime.fromisoformat(authz["expires"].replace("Z", "+00:00")), now)
+        self.assertIn('rel="index"', resp.getheader("Link"))
         self.assertEqual(authz["identifier"], {"type": "ip", "value": "127.0.0.1"})
         types = sorted(ch["type"] for ch in authz["challenges"])
         self.assertEqual(types, ["http-01", "tls-alpn-01"])      # RFC 8738: no dns-01 for IPs
@@ -420,6 +440,10 @@ class AcmeEndToEnd(unittest.TestCase):
         self.assertIn('rel="up"', resp.getheader("Link"))
         authz = self.poll(c, authz_url, ("pending",))
         self.assertEqual(authz["status"], "valid", authz)
+        # §7.1.4: a valid authorization lists the challenge that was used, with "validated".
+        self.assertEqual([x["type"] for x in authz["challenges"]], ["http-01"], authz)
+        validated = datetime.datetime.fromisoformat(authz["challenges"][0]["validated"].replace("Z", "+00:00"))
+        self.assertLess(abs((validated - now).total_seconds()), 120, authz)
 
         order = self.poll(c, order_url, ("pending",))
         self.assertEqual(order["status"], "ready", order)
@@ -478,6 +502,8 @@ class AcmeEndToEnd(unittest.TestCase):
         ideal = na - (na - nb) / 3
         self.assertTrue(start < ideal < end, (start, ideal, end))
 
+        self.check_inventory_cli(format(serial, "x"), c.kid)
+
         # The orders list has it.
         status, resp, data = c.post(c.kid + "/orders", None)
         self.assertEqual(status, 200, data)
@@ -527,7 +553,84 @@ class AcmeEndToEnd(unittest.TestCase):
         self.assertEqual(self.db_query("SELECT status, revocation_reason FROM inventory WHERE serial = ?",
                                        (format(serial, "x"),)), [("revoked", 4)])
 
+    def check_inventory_cli(self, serial, kid):
+        """certfleet-server cert list [--expiring] [--profile] [--json] and cert show read what the
+        running server issued."""
+        def listed(*args):
+            p = self.srv.run_cli("cert", "list", "--json", *args)
+            self.assertEqual(p.returncode, 0, p.stderr)
+            return {c["serial"]: c for c in json.loads(p.stdout)}
+
+        everything = listed()
+        self.assertIn(serial, everything)
+        c = everything[serial]
+        self.assertEqual((c["status"], c["protocol"], c["protocolProfile"], c["raProfile"]),
+                         ("valid", "acme", "default", "default"), c)
+        self.assertEqual(c["identifiers"], ["ip:127.0.0.1"], c)
+        self.assertEqual(c["accountId"], int(kid.rsplit("/", 1)[1]), c)
+        self.assertIn(serial, listed("--profile", "default"))
+        self.assertNotIn(serial, listed("--profile", "approval"))
+        # Validity=47d: not expiring within a week, expiring within two months.
+        self.assertNotIn(serial, listed("--expiring", "7d"))
+        self.assertIn(serial, listed("--expiring", "60d"))
+        p = self.srv.run_cli("cert", "list")
+        self.assertEqual(p.returncode, 0, p.stderr)
+        self.assertIn(serial, p.stdout)
+        p = self.srv.run_cli("cert", "show", serial)
+        self.assertEqual(p.returncode, 0, p.stderr)
+        self.assertIn(serial, p.stdout)
+        self.assertIn("ip:127.0.0.1", p.stdout)
+        p = self.srv.run_cli("cert", "show", serial, "--json")
+        self.assertEqual(p.returncode, 0, p.stderr)
+        shown = json.loads(p.stdout)
+        self.assertEqual((shown["serial"], shown["status"]), (serial, "valid"))
+        self.assertNotEqual(self.srv.run_cli("cert", "show", "00ff00ff").returncode, 0)
+
     # --- negative protocol tests ----------------------------------------------------------------
+
+    def test_dns_identifiers_are_lower_cased(self):
+        c = self.client()
+        order_url, order = self.new_order(c, [{"type": "dns", "value": "MiXeD.Example.TEST"}])
+        self.assertEqual(order["identifiers"], [{"type": "dns", "value": "mixed.example.test"}])
+        status, resp, data = c.post(order["authorizations"][0], None)
+        self.assertEqual(status, 200, data)
+        self.assertEqual(json.loads(data)["identifier"], {"type": "dns", "value": "mixed.example.test"})
+        # The same name in another case is the same identifier: the order has one, not two.
+        order_url, order = self.new_order(c, [{"type": "dns", "value": "b.example.test"},
+                                              {"type": "dns", "value": "B.EXAMPLE.TEST"}])
+        self.assertEqual(order["identifiers"], [{"type": "dns", "value": "b.example.test"}])
+        self.assertEqual(len(order["authorizations"]), 1)
+
+        # A CSR may spell the names in any case; the certificate carries the order's spelling.
+        if not self.cts:
+            self.skipTest("pebble-challtestsrv not installed (resolves names for http-01)")
+        order_url, order = self.new_order(c, [{"type": "dns", "value": "LocalHost"}])
+        self.validate_http01(c, order)
+        order = self.poll(c, order_url, ("pending",))
+        self.assertEqual(order["status"], "ready", order)
+        key = ec.generate_private_key(ec.SECP256R1())
+        csr = (x509.CertificateSigningRequestBuilder()
+               .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "LOCALHOST")]))
+               .add_extension(x509.SubjectAlternativeName([x509.DNSName("LocalHost")]), critical=False)
+               .sign(key, hashes.SHA256()))
+        status, resp, data = c.post(order["finalize"], {"csr": b64u(csr.public_bytes(serialization.Encoding.DER))})
+        self.assertEqual(status, 200, data)
+        order = json.loads(data)
+        self.assertEqual(order["status"], "valid", order)
+        status, resp, data = c.post(order["certificate"], None)
+        leaf = load_pems(data)[0]
+        san = leaf.extensions.get_extension_for_oid(ExtensionOID.SUBJECT_ALTERNATIVE_NAME).value
+        self.assertEqual(san.get_values_for_type(x509.DNSName), ["localhost"])
+
+    def test_new_account_with_existing_key_returns_it(self):
+        c = self.client()
+        before = self.db_counts()
+        # RFC 8555 §7.3.1: 200 and the existing account's URL in Location, nothing created.
+        status, resp, data = c.post(c.dir["newAccount"], {"termsOfServiceAgreed": True}, kid=False)
+        self.assertEqual(status, 200, data)
+        self.assertEqual(resp.getheader("Location"), c.kid)
+        self.assertEqual(json.loads(data)["status"], "valid")
+        self.assertEqual(self.db_counts(), before)
 
     def test_replayed_nonce_is_bad_nonce(self):
         c = self.client()
@@ -638,6 +741,147 @@ class AcmeEndToEnd(unittest.TestCase):
         authz = self.poll(c, order["authorizations"][0], ("pending",))
         self.assertEqual(authz["status"], "valid", authz)
 
+    def issue_ip_cert(self, c, **extra):
+        """Order, validate and finalize 127.0.0.1 for c; returns (order, leaf, leaf key)."""
+        import ipaddress
+        status, resp, data = c.post(c.dir["newOrder"], dict(identifiers=[{"type": "ip", "value": "127.0.0.1"}],
+                                                            **extra))
+        self.assertEqual(status, 201, data)
+        order_url, order = resp.getheader("Location"), json.loads(data)
+        if order["status"] == "pending":
+            self.validate_http01(c, order)
+            order = self.poll(c, order_url, ("pending",))
+        self.assertEqual(order["status"], "ready", order)
+        key = ec.generate_private_key(ec.SECP256R1())
+        csr = (x509.CertificateSigningRequestBuilder().subject_name(x509.Name([]))
+               .add_extension(x509.SubjectAlternativeName(
+                   [x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), critical=False)
+               .sign(key, hashes.SHA256()))
+        status, resp, data = c.post(order["finalize"], {"csr": b64u(csr.public_bytes(serialization.Encoding.DER))})
+        self.assertEqual(status, 200, data)
+        order = json.loads(data)
+        self.assertEqual(order["status"], "valid", order)
+        status, resp, data = c.post(order["certificate"], None)
+        self.assertEqual(status, 200, data)
+        return order, load_pems(data)[0], key
+
+    def test_requested_validity_is_the_certificates(self):
+        c = self.client()
+        now = datetime.datetime.now(datetime.timezone.utc).replace(microsecond=0)
+        nb, na = now + datetime.timedelta(hours=1), now + datetime.timedelta(days=10)
+        fmt = "%Y-%m-%dT%H:%M:%SZ"
+        order, leaf, _ = self.issue_ip_cert(c, notBefore=nb.strftime(fmt), notAfter=na.strftime(fmt))
+        if hasattr(leaf, "not_valid_before_utc"):
+            got_nb, got_na = leaf.not_valid_before_utc, leaf.not_valid_after_utc
+        else:
+            got_nb = leaf.not_valid_before.replace(tzinfo=datetime.timezone.utc)
+            got_na = leaf.not_valid_after.replace(tzinfo=datetime.timezone.utc)
+        self.assertEqual((got_nb, got_na), (nb, na))
+        # Without a request, the profile's validity (47 days).
+        order, leaf, _ = self.issue_ip_cert(c)
+        if hasattr(leaf, "not_valid_before_utc"):
+            days = (leaf.not_valid_after_utc - leaf.not_valid_before_utc).total_seconds() / 86400
+        else:
+            days = (leaf.not_valid_after - leaf.not_valid_before).total_seconds() / 86400
+        self.assertAlmostEqual(days, 47, delta=0.1)
+
+    def test_finalize_refuses_key_outside_policy_and_account_key(self):
+        import ipaddress
+        from cryptography.hazmat.primitives.asymmetric import rsa
+        c = self.client()
+        order_url, order = self.new_order(c, [{"type": "ip", "value": "127.0.0.1"}])
+        self.validate_http01(c, order)
+        order = self.poll(c, order_url, ("pending",))
+        self.assertEqual(order["status"], "ready", order)
+
+        def csr_with(key, algorithm=hashes.SHA256()):
+            csr = (x509.CertificateSigningRequestBuilder().subject_name(x509.Name([]))
+                   .add_extension(x509.SubjectAlternativeName(
+                       [x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), critical=False)
+                   .sign(key, algorithm))
+            return b64u(csr.public_bytes(serialization.Encoding.DER))
+
+        before = self.db_counts()
+        # RSA 1024 is below the profile's minimum: badPublicKey.
+        status, resp, data = c.post(order["finalize"], {"csr": csr_with(rsa.generate_private_key(65537, 1024))})
+        self.assertProblem(status, resp, data, 400, "badPublicKey")
+        # The account key as the certificate key: badCSR (RFC 8555 §11.1).
+        status, resp, data = c.post(order["finalize"], {"csr": csr_with(c.key)})
+        self.assertProblem(status, resp, data, 400, "badCSR")
+        # Not DER at all.
+        status, resp, data = c.post(order["finalize"], {"csr": b64u(b"not a csr")})
+        self.assertProblem(status, resp, data, 400, "badCSR")
+        self.assertEqual(self.db_counts(), before)
+        # The order is still ready, and a good CSR then succeeds.
+        status, resp, data = c.post(order_url, None)
+        self.assertEqual(json.loads(data)["status"], "ready", data)
+        status, resp, data = c.post(order["finalize"], {"csr": csr_with(ec.generate_private_key(ec.SECP256R1()))})
+        self.assertEqual(status, 200, data)
+        self.assertEqual(json.loads(data)["status"], "valid", data)
+
+    def test_revocation_and_replacement_by_others_are_refused(self):
+        owner, stranger = self.client(), self.client()
+        order, leaf, leaf_key = self.issue_ip_cert(owner)
+        der = b64u(leaf.public_bytes(serialization.Encoding.DER))
+        serial = format(leaf.serial_number, "x")
+        aki = leaf.extensions.get_extension_for_oid(ExtensionOID.AUTHORITY_KEY_IDENTIFIER).value.key_identifier
+        sb = leaf.serial_number.to_bytes((leaf.serial_number.bit_length() + 8) // 8, "big")
+        cert_id = f"{b64u(aki)}.{b64u(sb)}"
+
+        before = self.db_counts()
+        status, resp, data = stranger.post(stranger.dir["revokeCert"], {"certificate": der})
+        self.assertProblem(status, resp, data, 403, "unauthorized")
+        # A key that is neither the account's nor the certificate's, by jwk.
+        status, resp, data = stranger.post(stranger.dir["revokeCert"], {"certificate": der}, kid=False)
+        self.assertProblem(status, resp, data, 403, "unauthorized")
+        for reason in (7, 11, -1, "1"):
+            status, resp, data = owner.post(owner.dir["revokeCert"], {"certificate": der, "reason": reason})
+            self.assertProblem(status, resp, data, 400, "badRevocationReason")
+        status, resp, data = stranger.post(stranger.dir["newOrder"], {
+            "identifiers": [{"type": "ip", "value": "127.0.0.1"}], "replaces": cert_id})
+        self.assertProblem(status, resp, data, 403, "unauthorized")
+        self.assertEqual(self.db_counts(), before)
+        self.assertEqual(self.db_query("SELECT status FROM inventory WHERE serial = ?", (serial,)), [("valid",)])
+
+        # The owner revokes with its account key (kid), reason keyCompromise.
+        status, resp, data = owner.post(owner.dir["revokeCert"], {"certificate": der, "reason": 1})
+        self.assertEqual(status, 200, data)
+        self.assertEqual(self.db_query("SELECT status, revocation_reason FROM inventory WHERE serial = ?",
+                                       (serial,)), [("revoked", 1)])
+
+        # RFC 8555 §7.6: an account holding valid authorizations for every identifier of the
+        # certificate may revoke it too, once it has them.
+        _, second, _ = self.issue_ip_cert(owner)
+        der2 = b64u(second.public_bytes(serialization.Encoding.DER))
+        serial2 = format(second.serial_number, "x")
+        self.issue_ip_cert(stranger)            # now the stranger holds a valid authz for 127.0.0.1
+        status, resp, data = stranger.post(stranger.dir["revokeCert"], {"certificate": der2, "reason": 3})
+        self.assertEqual(status, 200, data)
+        self.assertEqual(self.db_query("SELECT status, revocation_reason FROM inventory WHERE serial = ?",
+                                       (serial2,)), [("revoked", 3)])
+
+    def test_authorization_deactivation_invalidates_order(self):
+        c = self.client()
+        order_url, order = self.new_order(c, [{"type": "dns", "value": "deact.example.test"}])
+        authz_url = order["authorizations"][0]
+        before = self.db_counts()
+        status, resp, data = c.post(authz_url, {"status": "valid"})
+        self.assertProblem(status, resp, data, 400, "malformed")
+        self.assertEqual(self.db_counts(), before)
+        status, resp, data = c.post(authz_url, {"status": "deactivated"})
+        self.assertEqual(status, 200, data)
+        self.assertEqual(json.loads(data)["status"], "deactivated")
+        status, resp, data = c.post(order_url, None)
+        order = json.loads(data)
+        self.assertEqual(order["status"], "invalid", order)
+        self.assertTrue(order["error"]["type"].startswith(ERR), order)
+        # Deactivated is final, and it is not reused by a new order.
+        status, resp, data = c.post(authz_url, {"status": "deactivated"})
+        self.assertProblem(status, resp, data, 400, "malformed")
+        _, again = self.new_order(c, [{"type": "dns", "value": "deact.example.test"}])
+        self.assertNotEqual(again["authorizations"][0], authz_url)
+        self.assertEqual(again["status"], "pending")
+
     def test_wildcard_dns01_and_tls_alpn01(self):
         if not self.cts:
             self.skipTest("pebble-challtestsrv not installed")
@@ -731,8 +975,11 @@ class AcmeEndToEnd(unittest.TestCase):
         self.assertEqual(chal["status"], "invalid")
         self.assertIn(chal["error"]["type"], (ERR + "incorrectResponse", ERR + "connection",
                                                ERR + "unauthorized"), chal)
+        self.assertNotIn("validated", chal)
         order = self.poll(c, order_url, ())
         self.assertEqual(order["status"], "invalid")
+        # RFC 8555 §7.1.3: the order says why it is invalid.
+        self.assertTrue(order["error"]["type"].startswith(ERR), order)
 
         # Finalizing it is orderNotReady and changes nothing.
         before = self.db_counts()
@@ -747,6 +994,16 @@ class AcmeEndToEnd(unittest.TestCase):
         self.assertProblem(status, resp, data, 404, "malformed")
         status, resp, data = c.request("GET", self.srv.directory_url(ra_profile="off"))
         self.assertProblem(status, resp, data, 403, "unauthorized")
+        # An enabled ACME profile without a default RA profile, a disabled ACME profile, and
+        # an RA profile that does not enable ACME: each a problem document, never a 500.
+        for kind, name, detail in (("profile", "nora", "no default RA profile"),
+                                   ("profile", "offacme", "disabled"),
+                                   ("ra_profile", "noacme", "does not enable ACME")):
+            status, resp, data = c.request("GET", self.srv.directory_url(**{kind: name}))
+            p = self.assertProblem(status, resp, data, 403, "unauthorized")
+            self.assertIn(detail, p["detail"])
+        status, resp, data = c.request("GET", self.srv.directory_url(ra_profile="nosuch"))
+        self.assertProblem(status, resp, data, 404, "malformed")
         # The RA-profile URL form of an enabled profile works, with its own URLs.
         status, resp, data = c.request("GET", self.srv.directory_url(ra_profile="default"))
         self.assertEqual(status, 200, data)
@@ -796,8 +1053,16 @@ class AcmeEndToEnd(unittest.TestCase):
         status, resp, data = c.post(c.kid, {"status": "deactivated"})
         self.assertEqual(status, 200, data)
         self.assertEqual(json.loads(data)["status"], "deactivated")
+        before = self.db_counts()
         status, resp, data = c.post(c.dir["newOrder"], {"identifiers": [{"type": "dns", "value": "a.example.test"}]})
         self.assertProblem(status, resp, data, 403, "unauthorized")
+        status, resp, data = c.post(c.kid, None)
+        self.assertProblem(status, resp, data, 403, "unauthorized")
+        status, resp, data = c.post(c.kid, {"contact": ["mailto:back@example.test"]})
+        self.assertProblem(status, resp, data, 403, "unauthorized")
+        status, resp, data = c.post(c.dir["newAccount"], {"termsOfServiceAgreed": True}, kid=False)
+        self.assertProblem(status, resp, data, 403, "unauthorized")
+        self.assertEqual(self.db_counts(), before)
 
     def test_key_change(self):
         c = self.client()
@@ -811,6 +1076,172 @@ class AcmeEndToEnd(unittest.TestCase):
         c.key = new_key
         status, resp, data = c.post(c.kid, None)
         self.assertEqual(status, 200, data)
+
+
+class SilentPeer:
+    """Accepts http-01 connections and never answers: a validation against it hangs until the
+    validator's timeout."""
+
+    def __init__(self):
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(16)
+        self.port = self.sock.getsockname()[1]
+        self.conns = []
+        self.stopped = False
+        self.thread = threading.Thread(target=self._accept, daemon=True)
+        self.thread.start()
+
+    def _accept(self):
+        while not self.stopped:
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                return
+            self.conns.append(conn)
+
+    def close(self):
+        self.stopped = True
+        self.sock.close()
+        for c in self.conns:
+            c.close()
+
+
+SLOW_CONFIG = """
+[Server]
+StateDirectory=@STATE_DIR@
+Workers=1
+
+[Validation]
+HTTPPort={port}
+Timeout=4s
+
+[CA default]
+Backend=local
+Directory=@STATE_DIR@/ca/default
+
+[RAProfile default]
+CA=default
+AllowedIdentifiers=localhost 127.0.0.0/8
+ACMEProfile=default
+
+[ACMEProfile default]
+RAProfile=default
+"""
+
+
+class ValidationOffTheEventLoop(unittest.TestCase):
+    """With one event loop, a hanging validation must not stall anything else: the validator
+    pool does the slow work, and the timeout turns it into a connection error."""
+
+    def test_hanging_validation_does_not_block_requests(self):
+        peer = SilentPeer()
+        self.addCleanup(peer.close)
+        srv = Server(config_text=SLOW_CONFIG.format(port=peer.port))
+        self.addCleanup(srv.cleanup)
+        srv.start()
+        c = Client(srv, srv.directory_url())
+        self.addCleanup(c.conn.close)
+        status, resp, data = c.post(c.dir["newAccount"], {"termsOfServiceAgreed": True}, kid=False)
+        self.assertEqual(status, 201, data)
+        c.kid = resp.getheader("Location")
+        status, resp, data = c.post(c.dir["newOrder"], {"identifiers": [{"type": "ip", "value": "127.0.0.1"}]})
+        self.assertEqual(status, 201, data)
+        order = json.loads(data)
+        status, resp, data = c.post(order["authorizations"][0], None)
+        ch = [x for x in json.loads(data)["challenges"] if x["type"] == "http-01"][0]
+        started = time.monotonic()
+        status, resp, data = c.post(ch["url"], {})
+        self.assertEqual(status, 200, data)
+        self.assertEqual(json.loads(data)["status"], "processing", data)
+        self.assertLess(time.monotonic() - started, 2.0, "the challenge POST waited for the validation")
+        self.assertTrue(resp.getheader("Retry-After"))
+
+        # While the validator waits on the silent peer, the single event loop keeps serving.
+        other = http.client.HTTPSConnection("127.0.0.1", srv.port, context=srv.ssl_context(), timeout=10)
+        self.addCleanup(other.close)
+        for _ in range(5):
+            t = time.monotonic()
+            other.request("GET", urllib.parse.urlsplit(srv.directory_url()).path)
+            r = other.getresponse()
+            r.read()
+            self.assertEqual(r.status, 200)
+            self.assertLess(time.monotonic() - t, 1.0, "a request waited for the validation")
+        status, resp, data = c.post(ch["url"], None)
+        self.assertEqual(json.loads(data)["status"], "processing", data)
+        self.assertTrue(peer.conns, "the validator never connected to the peer")
+
+        # Then the timeout: invalid, with a connection error.
+        deadline = time.monotonic() + 30
+        while True:
+            status, resp, data = c.post(ch["url"], None)
+            chal = json.loads(data)
+            if chal["status"] != "processing" or time.monotonic() > deadline:
+                break
+            time.sleep(0.3)
+        self.assertEqual(chal["status"], "invalid", chal)
+        self.assertEqual(chal["error"]["type"], ERR + "connection", chal)
+        self.assertGreaterEqual(time.monotonic() - started, 3.5, "the validation ended before its timeout")
+        self.assertEqual(srv.stop(), 0, srv.log())
+
+
+SHARED_CONFIG = """
+[Server]
+StateDirectory=@STATE_DIR@
+
+[CA default]
+Backend=local
+Directory=@STATE_DIR@/ca/default
+
+[RAProfile default]
+CA=default
+AllowedIdentifiers=*.example.test
+ACMEProfile=default
+
+[ACMEProfile default]
+RAProfile=default
+"""
+
+
+class SharedDatabase(unittest.TestCase):
+    """Two server instances on one database, as behind a load balancer: a nonce from one works
+    at the other, once; an account made at one is known at the other."""
+
+    def test_nonces_and_accounts_work_across_instances(self):
+        a = Server(config_text=SHARED_CONFIG)
+        self.addCleanup(a.cleanup)
+        a.start()
+        b = Server(config_text=SHARED_CONFIG, state_dir=a.state_dir)
+        self.addCleanup(b.cleanup)
+        b.start()
+        self.assertNotEqual(a.port, b.port)
+        ca = Client(a, a.directory_url())
+        cb = Client(b, b.directory_url(), key=ca.key)
+        self.addCleanup(ca.conn.close)
+        self.addCleanup(cb.conn.close)
+
+        status, resp, data = ca.post(ca.dir["newAccount"], {"termsOfServiceAgreed": True}, kid=False)
+        self.assertEqual(status, 201, data)
+        kid_a = resp.getheader("Location")
+
+        # A nonce from instance A, used at instance B: accepted, and B knows A's account.
+        nonce = ca.new_nonce()
+        status, resp, data = cb.post(cb.dir["newAccount"], {"onlyReturnExisting": True}, kid=False, nonce=nonce)
+        self.assertEqual(status, 200, data)
+        self.assertEqual(urllib.parse.urlsplit(resp.getheader("Location")).path,
+                         urllib.parse.urlsplit(kid_a).path)
+        # Replayed at A (or at B again): badNonce, whichever instance sees it.
+        status, resp, data = ca.post(ca.dir["newAccount"], {"onlyReturnExisting": True}, kid=False, nonce=nonce)
+        self.assertEqual(status, 400, data)
+        self.assertEqual(json.loads(data)["type"], ERR + "badNonce")
+        status, resp, data = cb.post(cb.dir["newAccount"], {"onlyReturnExisting": True}, kid=False, nonce=nonce)
+        self.assertEqual(json.loads(data)["type"], ERR + "badNonce")
+        # The other direction.
+        status, resp, data = ca.post(ca.dir["newAccount"], {"onlyReturnExisting": True}, kid=False,
+                                     nonce=cb.new_nonce())
+        self.assertEqual(status, 200, data)
+        self.assertEqual(a.stop(), 0, a.log())
+        self.assertEqual(b.stop(), 0, b.log())
 
 
 if __name__ == "__main__":

@@ -3,6 +3,7 @@
 """certfleet-server as a process: start with embedded defaults, serve HTTPS, reload on SIGHUP
 without dropping connections, stop cleanly on SIGTERM, refuse a bad configuration clearly."""
 
+import glob
 import http.client
 import json
 import os
@@ -10,7 +11,9 @@ import shutil
 import ssl
 import subprocess
 import sys
+import time
 import unittest
+import urllib.parse
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from cftest import Server, ServerError  # noqa: E402
@@ -34,6 +37,13 @@ class ServerLifecycleTest(unittest.TestCase):
         try:
             self.assertTrue(os.path.exists(os.path.join(srv.ca_dir, "root.crt")), srv.log())
             self.assertIn("creating a new CA", srv.log())
+            # Without --config the server reads /etc/certfleet/server.conf (and its .d/).
+            if not os.path.exists("/etc/certfleet/server.conf"):
+                self.assertIn("No /etc/certfleet/server.conf, using the built-in defaults", srv.log())
+            # sd_notify: READY=1 with a STATUS= naming what is served.
+            ready = [m for m in srv.notifications() if m.get("READY") == "1"]
+            self.assertEqual(len(ready), 1, srv.notifications())
+            self.assertIn(f"127.0.0.1:{srv.port}", ready[0].get("STATUS", ""))
 
             ctx = srv.ssl_context()
             # The listener certificate names 127.0.0.1, and verification is on (CERT_REQUIRED).
@@ -145,6 +155,14 @@ class ServerLifecycleTest(unittest.TestCase):
             cert = os.path.join(srv.state_dir, "tls", "server.crt")
             with open(cert, "rb") as f:
                 first = f.read()
+            # Secrets on disk are 0600: the listener key, the CA keys, the database (it holds
+            # the nonce key and the EAB-bound accounts).
+            secrets = [os.path.join(srv.state_dir, "tls", "server.key"),
+                       os.path.join(srv.ca_dir, "root.key"), os.path.join(srv.ca_dir, "issuing.key")]
+            secrets += glob.glob(os.path.join(srv.state_dir, "*.db"))
+            self.assertEqual(len(secrets), 4, secrets)
+            for path in secrets:
+                self.assertEqual(os.stat(path).st_mode & 0o777, 0o600, path)
             self.assertEqual(srv.stop(), 0, srv.log())
             srv.start()
             with open(cert, "rb") as f:
@@ -216,12 +234,102 @@ RAProfile=default
             for f in ("root.crt", "issuing.crt", "root.key", "issuing.key"):
                 self.assertTrue(os.path.exists(os.path.join(srv.ca_dir, f)), f)
             self.assertEqual(os.stat(os.path.join(srv.ca_dir, "issuing.key")).st_mode & 0o077, 0)
+            # EC P-256 unless asked otherwise; RSA on request, in its own directory, keys 0600.
+            def key_text(name):
+                out = subprocess.run(["openssl", "pkey", "-in", os.path.join(srv.state_dir, "ca", name, "issuing.key"),
+                                      "-noout", "-text"], capture_output=True, text=True, check=True).stdout
+                return out
+            self.assertIn("NIST CURVE: P-256", key_text("default"))
+            p = srv.run_cli("ca", "init", "--ca", "legacy", "--key-type", "rsa-2048")
+            self.assertEqual(p.returncode, 0, p.stderr)
+            self.assertIn("Private-Key: (2048 bit, 2 primes)", key_text("legacy"))
+            for f in ("root.key", "issuing.key"):
+                self.assertEqual(os.stat(os.path.join(srv.state_dir, "ca", "legacy", f)).st_mode & 0o777, 0o600)
             # The server then uses that CA rather than creating one.
             srv.start()
             self.assertNotIn("creating a new CA", srv.log())
             self.assertEqual(srv.stop(), 0, srv.log())
         finally:
             srv.cleanup()
+
+    def test_sighup_reloads_profiles_from_drop_ins(self):
+        config = """[Server]
+Workers=2
+[CA default]
+Backend=local
+[RAProfile default]
+CA=default
+AllowedIdentifiers=*
+ACMEProfile=default
+[ACMEProfile default]
+RAProfile=default
+"""
+        with Server(config_text=config) as srv:
+            conn = http.client.HTTPSConnection("127.0.0.1", srv.port, context=srv.ssl_context(), timeout=10)
+            second = "/api/v1/protocols/acme/second/directory"
+            status, ctype, _ = get(conn, second)
+            self.assertEqual((status, ctype), (404, "application/problem+json"))
+            sockname = conn.sock.getsockname()
+
+            # A profile added in server.conf.d/ beside --config PATH, picked up by SIGHUP.
+            dropins = srv.config_path + ".d"
+            os.makedirs(dropins)
+            with open(os.path.join(dropins, "50-second.conf"), "w", encoding="utf-8") as f:
+                f.write("[RAProfile second]\nCA=default\nAllowedIdentifiers=*.second.test\n"
+                        "ACMEProfile=second\n[ACMEProfile second]\nRAProfile=second\n"
+                        "TermsOfService=https://second.test/tos\n")
+            ready = srv.reload()
+            self.assertIn("Reloaded", ready.get("STATUS", ""))
+            status, _, body = get(conn, second)
+            self.assertEqual(status, 200, body)
+            d = json.loads(body)
+            self.assertIn("/acme/second/new-order", d["newOrder"])
+            self.assertEqual(d["meta"]["termsOfService"], "https://second.test/tos")
+            # The same connection served it: nothing was dropped.
+            self.assertEqual(conn.sock.getsockname(), sockname)
+
+            # A drop-in overrides the main file: disabling "default" takes effect at once.
+            with open(os.path.join(dropins, "60-off.conf"), "w", encoding="utf-8") as f:
+                f.write("[ACMEProfile default]\nEnabled=no\n")
+            srv.reload()
+            status, ctype, body = get(conn, "/api/v1/protocols/acme/default/directory")
+            self.assertEqual((status, ctype), (403, "application/problem+json"), body)
+            self.assertEqual(json.loads(body)["type"], "urn:ietf:params:acme:error:unauthorized")
+            conn.close()
+            self.assertEqual(srv.stop(), 0, srv.log())
+
+    def test_tls_versions_and_plain_http_listener(self):
+        with Server(http_listen="127.0.0.1:0") as srv:
+            path = "/api/v1/protocols/acme/default/directory"
+            for version in (ssl.TLSVersion.TLSv1_2, ssl.TLSVersion.TLSv1_3):
+                ctx = srv.ssl_context()
+                ctx.minimum_version = ctx.maximum_version = version
+                conn = http.client.HTTPSConnection("127.0.0.1", srv.port, context=ctx, timeout=10)
+                status, _, body = get(conn, path)
+                self.assertEqual(status, 200, body)
+                self.assertEqual(conn.sock.version(), {ssl.TLSVersion.TLSv1_2: "TLSv1.2",
+                                                       ssl.TLSVersion.TLSv1_3: "TLSv1.3"}[version])
+                conn.close()
+            # The optional plain-HTTP listener serves too, with http:// URLs of its own.
+            plain = urllib.parse.urlsplit(srv.http_base_url)
+            self.assertEqual(plain.scheme, "http")
+            conn = http.client.HTTPConnection(plain.hostname, plain.port, timeout=10)
+            status, _, body = get(conn, path)
+            self.assertEqual(status, 200, body)
+            self.assertTrue(json.loads(body)["newNonce"].startswith(f"http://127.0.0.1:{plain.port}/"), body)
+            conn.close()
+            self.assertEqual(srv.stop(), 0, srv.log())
+
+    def test_sigterm_stops_cleanly_with_open_connection(self):
+        with Server() as srv:
+            conn = http.client.HTTPSConnection("127.0.0.1", srv.port, context=srv.ssl_context(), timeout=10)
+            self.assertEqual(get(conn, "/api/v1/protocols/acme/default/directory")[0], 200)
+            # An idle keep-alive connection must not hold up the shutdown.
+            t = time.monotonic()
+            self.assertEqual(srv.stop(), 0, srv.log())
+            self.assertLess(time.monotonic() - t, 15)
+            self.assertTrue(any(m.get("STOPPING") == "1" for m in srv.notifications()))
+            conn.close()
 
 
 if __name__ == "__main__":

@@ -327,6 +327,63 @@ static void test_jws_rejects_alg_none(void **state) {
                         "urn:ietf:params:acme:error:badSignatureAlgorithm");
 }
 
+/* A JWS with the protected header built by hand (fields NULL are left out), properly signed. */
+static char *sign_header(EVP_PKEY *key, bool with_jwk, const char *kid, const char *nonce, const char *url) {
+        _cleanup_(json_object_putp) json_object *hdr = json_object_new_object(), *jws = json_object_new_object();
+        _cleanup_free_ char *prot = NULL, *payload = NULL, *input = NULL, *sig64 = NULL;
+        _cleanup_free_ uint8_t *sig = NULL;
+        json_object *jwk = NULL;
+        size_t n;
+        const char *h;
+
+        json_object_object_add(hdr, "alg", json_object_new_string("ES256"));
+        if (with_jwk) {
+                assert_int_equal(jwk_from_key(key, &jwk), 0);
+                json_object_object_add(hdr, "jwk", jwk);
+        }
+        if (kid)
+                json_object_object_add(hdr, "kid", json_object_new_string(kid));
+        if (nonce)
+                json_object_object_add(hdr, "nonce", json_object_new_string(nonce));
+        if (url)
+                json_object_object_add(hdr, "url", json_object_new_string(url));
+        h = json_to_string_compact(hdr);
+        assert_int_equal(base64url_encode(h, strlen(h), &prot), 0);
+        assert_int_equal(base64url_encode("{}", 2, &payload), 0);
+        assert_true(asprintf(&input, "%s.%s", prot, payload) > 0);
+        assert_int_equal(jws_sign_input(key, input, strlen(input), &sig, &n), 0);
+        assert_int_equal(base64url_encode(sig, n, &sig64), 0);
+        json_object_object_add(jws, "protected", json_object_new_string(prot));
+        json_object_object_add(jws, "payload", json_object_new_string(payload));
+        json_object_object_add(jws, "signature", json_object_new_string(sig64));
+        return strdup(json_to_string_compact(jws));
+}
+
+static void test_jws_rejects_missing_or_conflicting_header_fields(void **state) {
+        Fixture *f = *state;
+        _cleanup_free_ char *nonce = fresh_nonce(f), *both = NULL, *no_nonce = NULL, *no_url = NULL,
+                            *neither = NULL, *good = NULL;
+
+        /* RFC 8555 §6.2: "jwk" and "kid" are mutually exclusive, and one is required. */
+        both = sign_header(f->key, true, f->kid, nonce, URL_ORDER);
+        expect_rejected(f, both, URL_ORDER, "application/jose+json", ACME_AUTH_KID, -CF_E_MALFORMED,
+                        400, "urn:ietf:params:acme:error:malformed");
+        expect_rejected(f, both, URL_ORDER, "application/jose+json", ACME_AUTH_ANY, -CF_E_MALFORMED,
+                        400, "urn:ietf:params:acme:error:malformed");
+        neither = sign_header(f->key, false, NULL, nonce, URL_ORDER);
+        assert_true(check(f, neither, URL_ORDER, "application/jose+json", ACME_AUTH_ANY, NULL, NULL, NULL) < 0);
+        /* §6.5: no nonce is badNonce; §6.4: no url is malformed. */
+        no_nonce = sign_header(f->key, false, f->kid, NULL, URL_ORDER);
+        expect_rejected(f, no_nonce, URL_ORDER, "application/jose+json", ACME_AUTH_KID, -CF_E_BAD_NONCE,
+                        400, "urn:ietf:params:acme:error:badNonce");
+        no_url = sign_header(f->key, false, f->kid, nonce, NULL);
+        expect_rejected(f, no_url, URL_ORDER, "application/jose+json", ACME_AUTH_KID, -CF_E_MALFORMED,
+                        400, "urn:ietf:params:acme:error:malformed");
+        /* The hand-built header is otherwise right: the nonce was never burnt, this one passes. */
+        good = sign_header(f->key, false, f->kid, nonce, URL_ORDER);
+        assert_int_equal(check(f, good, URL_ORDER, "application/jose+json", ACME_AUTH_KID, NULL, NULL, NULL), 0);
+}
+
 static void test_jws_rejects_signature_by_another_key(void **state) {
         Fixture *f = *state;
         _cleanup_free_ char *nonce = fresh_nonce(f), *body = sign(f->other_key, f->kid, nonce, URL_ORDER, "{}");
@@ -393,6 +450,7 @@ int main(void) {
                 cmocka_unit_test_setup_teardown(test_jws_rejects_jwk_on_kid_endpoint, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_jws_rejects_wrong_content_type, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_jws_rejects_alg_none, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_jws_rejects_missing_or_conflicting_header_fields, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_jws_rejects_signature_by_another_key, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_jws_rejects_deactivated_account, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_jws_rejects_malformed_bodies, setup, teardown),

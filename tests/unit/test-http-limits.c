@@ -5,6 +5,7 @@
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <poll.h>
+#include <pthread.h>
 #include <setjmp.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -566,6 +567,80 @@ static void test_http_tls_connections_over_limit_are_refused(void **state) {
         assert_true(count_fds() <= fds_before);
 }
 
+static pthread_t worker_thread_slow, worker_thread_fast;
+
+/* Holds its event loop for a while, as a handler must never do: only another loop can answer
+ * meanwhile. */
+static int handler_slow(const HttpRequest *req, HttpResponse *resp, void *userdata) {
+        worker_thread_slow = pthread_self();
+        usleep(1500 * 1000);
+        return http_response_set_body(resp, 200, "text/plain", "slow", 4);
+}
+
+static int handler_fast(const HttpRequest *req, HttpResponse *resp, void *userdata) {
+        worker_thread_fast = pthread_self();
+        return http_response_set_body(resp, 200, "text/plain", "fast", 4);
+}
+
+static int connect_port(unsigned port) {
+        struct sockaddr_in sa = {
+                .sin_family = AF_INET,
+                .sin_port = htons(port),
+                .sin_addr.s_addr = htonl(INADDR_LOOPBACK),
+        };
+        int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+
+        assert_true(fd >= 0);
+        assert_int_equal(connect(fd, (struct sockaddr *) &sa, sizeof(sa)), 0);
+        return fd;
+}
+
+static void test_http_workers_serve_on_separate_event_loops(void **state) {
+        static const HttpRoute routes[] = {
+                { .prefix = "/slow", .handler = handler_slow },
+                { .prefix = "/fast", .handler = handler_fast },
+        };
+        static const char slow_req[] = "GET /slow HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n";
+        static const char fast_req[] = "GET /fast HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n";
+        HttpServerOptions o = {
+                .workers = 2,
+                .routes = routes,
+                .n_routes = ELEMENTSOF(routes),
+        };
+        HttpServer *two = NULL;
+        char *url = NULL, *resp;
+        unsigned port;
+        uint64_t start;
+        int fd_slow, fd_fast;
+
+        assert_int_equal(http_server_new(&o, &two), 0);
+        assert_int_equal(http_server_listen(two, "127.0.0.1:0", false), 0);
+        assert_int_equal(http_server_start(two), 0);
+        assert_int_equal(http_server_listener_url(two, 0, &url), 0);
+        port = (unsigned) atoi(strrchr(url, ':') + 1);
+        free(url);
+
+        start = now_usec();
+        fd_slow = connect_port(port);
+        send_all(fd_slow, slow_req, strlen(slow_req));
+        usleep(300 * 1000);             /* one loop is now inside handler_slow */
+        fd_fast = connect_port(port);
+        send_all(fd_fast, fast_req, strlen(fast_req));
+        resp = read_until_close(fd_fast, 5000, NULL);
+        assert_int_equal(status_of(resp), 200);
+        /* Answered while the other loop was still blocked. */
+        assert_true(now_usec() - start < 1400u * 1000u);
+        free(resp);
+        resp = read_until_close(fd_slow, 5000, NULL);
+        assert_int_equal(status_of(resp), 200);
+        free(resp);
+        close(fd_fast);
+        close(fd_slow);
+        assert_false(pthread_equal(worker_thread_slow, worker_thread_fast));
+
+        two = http_server_free(two);
+}
+
 static int handler_client_cert(const HttpRequest *req, HttpResponse *resp, void *userdata) {
         char cn[128] = "none";
 
@@ -705,6 +780,7 @@ int main(void) {
                 cmocka_unit_test(test_http_tls_request_works),
                 cmocka_unit_test(test_http_tls_port_refuses_plaintext),
                 cmocka_unit_test(test_http_tls_connections_over_limit_are_refused),
+                cmocka_unit_test(test_http_workers_serve_on_separate_event_loops),
                 cmocka_unit_test(test_http_client_certificate_is_passed_only_when_verified),
                 cmocka_unit_test(test_http_response_rejects_header_injection),
         };

@@ -1,4 +1,5 @@
 /* SPDX-License-Identifier: Apache-2.0 */
+#include <ftw.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -449,6 +450,44 @@ static void test_store_other_process_does_not_lose_our_writes(void **state) {
         free(path);
 }
 
+static unsigned sqlite_users;
+
+static int find_sqlite_user(const char *path, const struct stat *st, int type, struct FTW *f) {
+        const char *base = path + f->base;
+        size_t n = strlen(base);
+        char line[4096];
+        FILE *file;
+
+        if (type != FTW_F || n < 2 || (strcmp(base + n - 2, ".c") != 0 && strcmp(base + n - 2, ".h") != 0))
+                return 0;
+        if (strncmp(base, "store-sqlite", 12) == 0 && strstr(path, "/server/store/"))
+                return 0;
+        file = fopen(path, "re");
+        assert_non_null(file);
+        while (fgets(line, sizeof line, file))
+                if (strstr(line, "sqlite3_") || strstr(line, "<sqlite3.h>")) {
+                        print_error("SQLite used outside the backend: %s: %s", path, line);
+                        sqlite_users++;
+                }
+        fclose(file);
+        return 0;
+}
+
+/* The store interface is the only way to the database: no SQLite outside its backend files. */
+static void test_store_sqlite_is_confined_to_its_backend(void **state) {
+        const char *root = getenv("CERTFLEET_SOURCE_ROOT");
+        char *dir;
+
+        if (!root)
+                skip();
+        for (const char *const *d = (const char *const[]) { "server", "agent", "shared", NULL }; *d; d++) {
+                assert_true(asprintf(&dir, "%s/%s", root, *d) > 0);
+                assert_int_equal(nftw(dir, find_sqlite_user, 16, FTW_PHYS), 0);
+                free(dir);
+        }
+        assert_int_equal(sqlite_users, 0);
+}
+
 int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_store_creates_file_0600_in_wal_mode),
@@ -463,6 +502,7 @@ int main(void) {
                 cmocka_unit_test(test_store_rollback_leaves_nothing),
                 cmocka_unit_test(test_store_second_connection_sees_committed_data),
                 cmocka_unit_test(test_store_other_process_does_not_lose_our_writes),
+                cmocka_unit_test(test_store_sqlite_is_confined_to_its_backend),
         };
         return cmocka_run_group_tests(tests, setup, teardown);
 }
