@@ -334,8 +334,10 @@ static int pkey_from_params(const char *type, OSSL_PARAM_BLD *bld, EVP_PKEY **re
                 r = -ENOMEM;
                 goto fail;
         }
-        /* fromdata already refuses coordinates ≥ p and points off the curve; public_check adds
-         * the full SP 800-56A checks (not infinity, order n, RSA modulus sanity). */
+        /* fromdata already refuses coordinates ≥ p and points off the curve; the quick check adds
+         * "not the point at infinity" and the RSA modulus sanity checks. The full check's n·Q = O
+         * (an EC_POINT_mul, as costly as a signature verification) proves nothing more on the
+         * prime-order curves JOSE allows (P-256/384/521 have cofactor 1). */
         if (EVP_PKEY_fromdata_init(ctx) != 1 ||
             EVP_PKEY_fromdata(ctx, &key, EVP_PKEY_PUBLIC_KEY, params) != 1)
                 goto fail;
@@ -344,7 +346,7 @@ static int pkey_from_params(const char *type, OSSL_PARAM_BLD *bld, EVP_PKEY **re
                 r = -ENOMEM;
                 goto fail;
         }
-        if (EVP_PKEY_public_check(check) != 1)
+        if (EVP_PKEY_public_check_quick(check) != 1)
                 goto fail;
 
         *ret = TAKE_PTR(key);

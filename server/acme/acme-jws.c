@@ -3,6 +3,7 @@
  * authenticates: the nonce's replay record is the last step. */
 
 #include <errno.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -31,6 +32,90 @@ int acme_account_id_from_url(const AcmeRequest *r, const char *url, int64_t *ret
         if (acme_parse_id(url + n, "acct/", NULL, &id) < 0)
                 return -CF_E_ACCOUNT_DOES_NOT_EXIST;
         *ret = id;
+        return 0;
+}
+
+/* Per worker thread: account key thumbprint → parsed public key. Turning the stored JWK into an
+ * EVP_PKEY (JSON parse, curve set-up, point checks) cost more than verifying the signature, on
+ * every request of the account. The thumbprint names the key itself, so a keyChange is a miss,
+ * never a stale hit. Direct-mapped: a collision only costs a re-parse. */
+#define ACCOUNT_KEY_CACHE_SIZE 64u
+
+typedef struct AccountKeyCache {
+        char *thumbprint[ACCOUNT_KEY_CACHE_SIZE];
+        EVP_PKEY *key[ACCOUNT_KEY_CACHE_SIZE];
+} AccountKeyCache;
+
+static pthread_key_t account_key_cache_key;
+static pthread_once_t account_key_cache_once = PTHREAD_ONCE_INIT;
+
+static void account_key_cache_free(void *p) {
+        AccountKeyCache *c = p;
+
+        for (size_t i = 0; i < ACCOUNT_KEY_CACHE_SIZE; i++) {
+                free(c->thumbprint[i]);
+                EVP_PKEY_free(c->key[i]);
+        }
+        free(c);
+}
+
+static void account_key_cache_init(void) {
+        if (pthread_key_create(&account_key_cache_key, account_key_cache_free) != 0)
+                abort();   /* only when the process is out of keys: a build-time bug */
+}
+
+static AccountKeyCache *account_key_cache_get(void) {
+        AccountKeyCache *c;
+
+        (void) pthread_once(&account_key_cache_once, account_key_cache_init);
+        c = pthread_getspecific(account_key_cache_key);
+        if (!c) {
+                c = calloc(1, sizeof(AccountKeyCache));
+                if (c && pthread_setspecific(account_key_cache_key, c) != 0) {
+                        free(c);
+                        c = NULL;
+                }
+        }
+        return c;   /* NULL: no cache, still correct */
+}
+
+static int account_key(const AcmeAccount *account, EVP_PKEY **ret) {
+        _cleanup_(json_object_putp) json_object *jwk = NULL;
+        _cleanup_(EVP_PKEY_freep) EVP_PKEY *key = NULL;
+        AccountKeyCache *c = account_key_cache_get();
+        size_t slot = 0;
+        int q;
+
+        for (const char *p = account->thumbprint; p && *p; p++)
+                slot = slot * 31 + (unsigned char) *p;
+        slot %= ACCOUNT_KEY_CACHE_SIZE;
+
+        if (c && account->thumbprint && c->thumbprint[slot] &&
+            strcmp(c->thumbprint[slot], account->thumbprint) == 0 &&
+            EVP_PKEY_up_ref(c->key[slot]) == 1) {
+                *ret = c->key[slot];
+                return 0;
+        }
+
+        q = json_parse_strict(account->jwk, strlen(account->jwk), 64 * 1024, &jwk);
+        if (q < 0)
+                return q;
+        q = jwk_to_key(jwk, &key);
+        if (q < 0)
+                return q;
+
+        if (c && account->thumbprint) {
+                char *t = strdup(account->thumbprint);
+
+                if (t && EVP_PKEY_up_ref(key) == 1) {
+                        free(c->thumbprint[slot]);
+                        EVP_PKEY_free(c->key[slot]);
+                        c->thumbprint[slot] = t;
+                        c->key[slot] = key;
+                } else
+                        free(t);
+        }
+        *ret = TAKE_PTR(key);
         return 0;
 }
 
@@ -88,11 +173,7 @@ int acme_jws_authenticate(AcmeRequest *r, AcmeAuthMode mode) {
                 if (account->status != ACME_STATUS_VALID)
                         return acme_fail(r, -CF_E_UNAUTHORIZED, "Account is %s",
                                          acme_status_to_string(account->status));
-                _cleanup_(json_object_putp) json_object *jwk = NULL;
-                q = json_parse_strict(account->jwk, strlen(account->jwk), 64 * 1024, &jwk);
-                if (q < 0)
-                        return q;
-                q = jwk_to_key(jwk, &key);
+                q = account_key(account, &key);
                 if (q < 0)
                         return q;
         } else {

@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -238,6 +239,16 @@ int http_server_add_listener_fd(HttpServer *s, int fd, bool tls) {
         r = sockaddr_to_url((struct sockaddr *) &ss, tls, &url);
         if (r < 0)
                 return r;
+
+        /* Accepted sockets inherit TCP_NODELAY from the listener (Linux). Without it, a response
+         * that leaves in two writes (evhttp's headers and body, or two TLS records) waits for the
+         * client's delayed ACK: 40 ms on every keep-alive request. */
+        if (ss.ss_family == AF_INET || ss.ss_family == AF_INET6) {
+                int one = 1;
+
+                if (setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one)) < 0)
+                        log_debug_errno(-errno, "Failed to set TCP_NODELAY on a listener, ignoring: %m");
+        }
 
         s->listeners[s->n_listeners++] = (HttpListener) {
                 .fd = TAKE_FD(owned),
