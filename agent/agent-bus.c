@@ -272,9 +272,12 @@ static int method_list_certificates(sd_bus_message *m, void *userdata, sd_bus_er
         return sd_bus_send(NULL, reply, NULL);
 }
 
-static int method_get_certificate(sd_bus_message *m, void *userdata, sd_bus_error *error) {
-        AgentBus *b = userdata;
-        _cleanup_free_ char *path = NULL;
+static int no_such_certificate(sd_bus_error *error, const char *name) {
+        return sd_bus_error_setf(error, ERROR_NO_SUCH_CERTIFICATE, "No certificate named '%s'.", name);
+}
+
+/* The call's first argument, which must name a configured certificate. */
+static int read_cert_name(AgentBus *b, sd_bus_message *m, sd_bus_error *error, const char **ret) {
         const char *name;
         int r;
 
@@ -282,7 +285,19 @@ static int method_get_certificate(sd_bus_message *m, void *userdata, sd_bus_erro
         if (r < 0)
                 return r;
         if (!agent_manager_find_cert(b->manager, name))
-                return sd_bus_error_setf(error, ERROR_NO_SUCH_CERTIFICATE, "No certificate named '%s'.", name);
+                return no_such_certificate(error, name);
+        *ret = name;
+        return 0;
+}
+
+static int method_get_certificate(sd_bus_message *m, void *userdata, sd_bus_error *error) {
+        _cleanup_free_ char *path = NULL;
+        const char *name = NULL;
+        int r;
+
+        r = read_cert_name(userdata, m, error, &name);
+        if (r < 0)
+                return r;
         r = cert_path(name, &path);
         if (r < 0)
                 return r;
@@ -299,7 +314,7 @@ static int do_renew(sd_bus_message *m, void *userdata, sd_bus_error *error) {
                 return r;
         r = agent_manager_renew(b->manager, name, force);
         if (r == -ENOENT)
-                return sd_bus_error_setf(error, ERROR_NO_SUCH_CERTIFICATE, "No certificate named '%s'.", name);
+                return no_such_certificate(error, name);
         /* Already queued or running: what the caller asked for is under way. */
         if (r < 0 && r != -EBUSY)
                 return sd_bus_error_set_errnof(error, r, "Cannot renew '%s': %m", name);
@@ -310,25 +325,30 @@ static int do_renew(sd_bus_message *m, void *userdata, sd_bus_error *error) {
         return sd_bus_reply_method_return(m, NULL);
 }
 
-static int method_renew(sd_bus_message *m, void *userdata, sd_bus_error *error) {
-        AgentBus *b = userdata;
-        const char *name;
-        int force, r;
+/* Runs handler at once for root; for anyone else when polkit says yes (agent_bus_authorize()
+ * replies then). handler reads the arguments from the start, whatever the caller read already. */
+static int run_authorized(sd_bus_message *m, AgentBusAuthorizedHandler handler, void *userdata,
+                          sd_bus_error *error) {
+        int r;
 
-        r = sd_bus_message_read(m, "sb", &name, &force);
-        if (r < 0)
-                return r;
-        /* Unknown names are reported before asking polkit: reading is open to everyone anyway. */
-        if (!agent_manager_find_cert(b->manager, name))
-                return sd_bus_error_setf(error, ERROR_NO_SUCH_CERTIFICATE, "No certificate named '%s'.", name);
-
-        r = agent_bus_authorize(m, AGENT_POLKIT_ACTION, do_renew, b, error);
+        r = agent_bus_authorize(m, AGENT_POLKIT_ACTION, handler, userdata, error);
         if (r <= 0)
                 return r < 0 ? r : 1;
         r = sd_bus_message_rewind(m, true);
         if (r < 0)
                 return r;
-        return do_renew(m, b, error);
+        return handler(m, userdata, error);
+}
+
+static int method_renew(sd_bus_message *m, void *userdata, sd_bus_error *error) {
+        const char *name = NULL;
+        int r;
+
+        /* Unknown names are reported before asking polkit: reading is open to everyone anyway. */
+        r = read_cert_name(userdata, m, error, &name);
+        if (r < 0)
+                return r;
+        return run_authorized(m, do_renew, userdata, error);
 }
 
 static int do_renew_due(sd_bus_message *m, void *userdata, sd_bus_error *error) {
@@ -370,12 +390,7 @@ static int do_renew_due(sd_bus_message *m, void *userdata, sd_bus_error *error) 
 }
 
 static int method_renew_due(sd_bus_message *m, void *userdata, sd_bus_error *error) {
-        int r;
-
-        r = agent_bus_authorize(m, AGENT_POLKIT_ACTION, do_renew_due, userdata, error);
-        if (r <= 0)
-                return r < 0 ? r : 1;
-        return do_renew_due(m, userdata, error);
+        return run_authorized(m, do_renew_due, userdata, error);
 }
 
 static int do_reload(sd_bus_message *m, void *userdata, sd_bus_error *error) {
@@ -389,12 +404,7 @@ static int do_reload(sd_bus_message *m, void *userdata, sd_bus_error *error) {
 }
 
 static int method_reload(sd_bus_message *m, void *userdata, sd_bus_error *error) {
-        int r;
-
-        r = agent_bus_authorize(m, AGENT_POLKIT_ACTION, do_reload, userdata, error);
-        if (r <= 0)
-                return r < 0 ? r : 1;
-        return do_reload(m, userdata, error);
+        return run_authorized(m, do_reload, userdata, error);
 }
 
 static const sd_bus_vtable manager_vtable[] = {

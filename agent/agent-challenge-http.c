@@ -1,15 +1,12 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 #include <errno.h>
 #include <fcntl.h>
-#include <poll.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/eventfd.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
-#include <sys/time.h>
 #include <unistd.h>
 
 #include "agent/agent-challenge.h"
@@ -24,10 +21,7 @@ typedef struct HttpToken {
 } HttpToken;
 
 struct ChallengeHttpServer {
-        int listen_fd;
-        int stop_fd;                  /* eventfd: written once to stop the thread */
-        pthread_t thread;
-        bool running;
+        ChallengeListener listener;
         pthread_mutex_t lock;
         HttpToken tokens[CHALLENGE_TOKENS_MAX];
 };
@@ -59,15 +53,12 @@ static void respond(int fd, int status, const char *reason, const char *body) {
         send_all(fd, body, strlen(body));
 }
 
-static void serve_connection(ChallengeHttpServer *s, int fd) {
-        struct timeval tv = { .tv_sec = CHALLENGE_IO_TIMEOUT_SEC };
+static void serve_connection(void *userdata, int fd) {
+        ChallengeHttpServer *s = userdata;
         char buf[CHALLENGE_HTTP_REQUEST_MAX + 1];
         char *line_end, *path, *sp;
         _cleanup_free_ char *answer = NULL;
         size_t n = 0;
-
-        (void) setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
-        (void) setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
 
         /* Only the request line matters; read until the end of the head or the limit. */
         for (;;) {
@@ -114,34 +105,6 @@ static void serve_connection(ChallengeHttpServer *s, int fd) {
                 respond(fd, 404, "Not Found", "");
 }
 
-static void *server_thread(void *userdata) {
-        ChallengeHttpServer *s = userdata;
-
-        for (;;) {
-                struct pollfd p[2] = {
-                        { .fd = s->listen_fd, .events = POLLIN },
-                        { .fd = s->stop_fd, .events = POLLIN },
-                };
-                int fd;
-
-                if (poll(p, 2, -1) < 0) {
-                        if (errno == EINTR)
-                                continue;
-                        break;
-                }
-                if (p[1].revents)
-                        break;
-                if (!(p[0].revents & POLLIN))
-                        continue;
-                fd = accept4(s->listen_fd, NULL, NULL, SOCK_CLOEXEC);
-                if (fd < 0)
-                        continue;
-                serve_connection(s, fd);
-                close(fd);
-        }
-        return NULL;
-}
-
 int challenge_http_server_start(const char *listen_address, ChallengeHttpServer **ret) {
         ChallengeHttpServer *s;
         int r;
@@ -149,21 +112,12 @@ int challenge_http_server_start(const char *listen_address, ChallengeHttpServer 
         s = calloc(1, sizeof *s);
         if (!s)
                 return -ENOMEM;
-        s->listen_fd = s->stop_fd = -EBADF;
+        s->listener = CHALLENGE_LISTENER_NULL;
         pthread_mutex_init(&s->lock, NULL);
 
-        r = challenge_listen(listen_address, &s->listen_fd);
+        r = challenge_listener_start(&s->listener, listen_address, serve_connection, s);
         if (r < 0)
                 goto fail;
-        s->stop_fd = eventfd(0, EFD_CLOEXEC);
-        if (s->stop_fd < 0) {
-                r = -errno;
-                goto fail;
-        }
-        r = -pthread_create(&s->thread, NULL, server_thread, s);
-        if (r < 0)
-                goto fail;
-        s->running = true;
         *ret = s;
         return 0;
 fail:
@@ -174,13 +128,7 @@ fail:
 ChallengeHttpServer *challenge_http_server_stop(ChallengeHttpServer *s) {
         if (!s)
                 return NULL;
-        if (s->running) {
-                uint64_t one = 1;
-                (void) !write(s->stop_fd, &one, sizeof one);
-                pthread_join(s->thread, NULL);
-        }
-        safe_close(s->listen_fd);
-        safe_close(s->stop_fd);
+        challenge_listener_stop(&s->listener);
         for (size_t i = 0; i < CHALLENGE_TOKENS_MAX; i++) {
                 free(s->tokens[i].token);
                 free(s->tokens[i].key_authorization);

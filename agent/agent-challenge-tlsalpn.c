@@ -1,13 +1,10 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 #include <errno.h>
-#include <poll.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <sys/eventfd.h>
 #include <sys/socket.h>
-#include <sys/time.h>
 #include <unistd.h>
 
 #include <openssl/err.h>
@@ -27,10 +24,7 @@ typedef struct TlsAlpnEntry {
 } TlsAlpnEntry;
 
 struct ChallengeTlsAlpnServer {
-        int listen_fd;
-        int stop_fd;
-        pthread_t thread;
-        bool running;
+        ChallengeListener listener;
         SSL_CTX *default_ctx;         /* handshake entry point; SNI switches to an entry's ctx */
         pthread_mutex_t lock;
         TlsAlpnEntry entries[CHALLENGE_TOKENS_MAX];
@@ -195,12 +189,10 @@ static int make_ctx(ChallengeTlsAlpnServer *s, X509 *cert, EVP_PKEY *key, SSL_CT
         return 0;
 }
 
-static void serve_connection(ChallengeTlsAlpnServer *s, int fd) {
-        struct timeval tv = { .tv_sec = CHALLENGE_IO_TIMEOUT_SEC };
+static void serve_connection(void *userdata, int fd) {
+        ChallengeTlsAlpnServer *s = userdata;
         SSL *ssl;
 
-        (void) setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
-        (void) setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
         ssl = SSL_new(s->default_ctx);
         if (!ssl)
                 return;
@@ -211,34 +203,6 @@ static void serve_connection(ChallengeTlsAlpnServer *s, int fd) {
         ERR_clear_error();
 }
 
-static void *server_thread(void *userdata) {
-        ChallengeTlsAlpnServer *s = userdata;
-
-        for (;;) {
-                struct pollfd p[2] = {
-                        { .fd = s->listen_fd, .events = POLLIN },
-                        { .fd = s->stop_fd, .events = POLLIN },
-                };
-                int fd;
-
-                if (poll(p, 2, -1) < 0) {
-                        if (errno == EINTR)
-                                continue;
-                        break;
-                }
-                if (p[1].revents)
-                        break;
-                if (!(p[0].revents & POLLIN))
-                        continue;
-                fd = accept4(s->listen_fd, NULL, NULL, SOCK_CLOEXEC);
-                if (fd < 0)
-                        continue;
-                serve_connection(s, fd);
-                close(fd);
-        }
-        return NULL;
-}
-
 int challenge_tlsalpn_server_start(const char *listen_address, ChallengeTlsAlpnServer **ret) {
         ChallengeTlsAlpnServer *s;
         int r;
@@ -246,24 +210,15 @@ int challenge_tlsalpn_server_start(const char *listen_address, ChallengeTlsAlpnS
         s = calloc(1, sizeof *s);
         if (!s)
                 return -ENOMEM;
-        s->listen_fd = s->stop_fd = -EBADF;
+        s->listener = CHALLENGE_LISTENER_NULL;
         pthread_mutex_init(&s->lock, NULL);
 
         r = make_ctx(s, NULL, NULL, &s->default_ctx);
         if (r < 0)
                 goto fail;
-        r = challenge_listen(listen_address, &s->listen_fd);
+        r = challenge_listener_start(&s->listener, listen_address, serve_connection, s);
         if (r < 0)
                 goto fail;
-        s->stop_fd = eventfd(0, EFD_CLOEXEC);
-        if (s->stop_fd < 0) {
-                r = -errno;
-                goto fail;
-        }
-        r = -pthread_create(&s->thread, NULL, server_thread, s);
-        if (r < 0)
-                goto fail;
-        s->running = true;
         *ret = s;
         return 0;
 fail:
@@ -274,13 +229,7 @@ fail:
 ChallengeTlsAlpnServer *challenge_tlsalpn_server_stop(ChallengeTlsAlpnServer *s) {
         if (!s)
                 return NULL;
-        if (s->running) {
-                uint64_t one = 1;
-                (void) !write(s->stop_fd, &one, sizeof one);
-                pthread_join(s->thread, NULL);
-        }
-        safe_close(s->listen_fd);
-        safe_close(s->stop_fd);
+        challenge_listener_stop(&s->listener);
         for (size_t i = 0; i < CHALLENGE_TOKENS_MAX; i++) {
                 free(s->entries[i].identifier);
                 SSL_CTX_free(s->entries[i].ctx);

@@ -1,9 +1,13 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 #include <errno.h>
 #include <netdb.h>
+#include <poll.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/eventfd.h>
 #include <sys/socket.h>
+#include <sys/time.h>
 #include <unistd.h>
 
 #include "agent/agent-challenge.h"
@@ -57,6 +61,66 @@ int challenge_listen(const char *address, int *ret_fd) {
         freeaddrinfo(ai);
         *ret_fd = fd;
         return 0;
+}
+
+static void *listener_thread(void *userdata) {
+        ChallengeListener *l = userdata;
+
+        for (;;) {
+                struct pollfd p[2] = {
+                        { .fd = l->listen_fd, .events = POLLIN },
+                        { .fd = l->stop_fd, .events = POLLIN },
+                };
+                struct timeval tv = { .tv_sec = CHALLENGE_IO_TIMEOUT_SEC };
+                int fd;
+
+                if (poll(p, 2, -1) < 0) {
+                        if (errno == EINTR)
+                                continue;
+                        break;
+                }
+                if (p[1].revents)
+                        break;
+                if (!(p[0].revents & POLLIN))
+                        continue;
+                fd = accept4(l->listen_fd, NULL, NULL, SOCK_CLOEXEC);
+                if (fd < 0)
+                        continue;
+                (void) setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+                (void) setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
+                l->serve(l->userdata, fd);
+                close(fd);
+        }
+        return NULL;
+}
+
+int challenge_listener_start(ChallengeListener *l, const char *address, ChallengeServeFunc serve, void *userdata) {
+        int r;
+
+        l->serve = serve;
+        l->userdata = userdata;
+        r = challenge_listen(address, &l->listen_fd);
+        if (r < 0)
+                return r;
+        l->stop_fd = eventfd(0, EFD_CLOEXEC);
+        if (l->stop_fd < 0)
+                return -errno;
+        r = -pthread_create(&l->thread, NULL, listener_thread, l);
+        if (r < 0)
+                return r;
+        l->running = true;
+        return 0;
+}
+
+void challenge_listener_stop(ChallengeListener *l) {
+        if (l->running) {
+                uint64_t one = 1;
+                (void) !write(l->stop_fd, &one, sizeof one);
+                pthread_join(l->thread, NULL);
+                l->running = false;
+        }
+        l->listen_fd = safe_close(l->listen_fd);
+        l->stop_fd = safe_close(l->stop_fd);
 }
 
 int agent_challenge_solver_new(const CertConfig *c, AgentChallengeSolver **ret) {

@@ -8,6 +8,10 @@
  * response before the client POSTs to the challenge and withdraws it once the authorization is
  * final. The standalone listeners run on their own thread. */
 
+#include <errno.h>
+#include <pthread.h>
+#include <stdbool.h>
+
 #include <openssl/evp.h>
 #include <openssl/x509.h>
 
@@ -32,6 +36,25 @@ int agent_challenge_solver_withdraw(AgentChallengeSolver *s, const char *identif
 
 /* Parses "ADDR:PORT" / "[ADDR]:PORT" and binds a listening TCP socket (SO_REUSEADDR). */
 int challenge_listen(const char *address, int *ret_fd);
+
+/* What the standalone listeners share: a socket bound at start (so a busy port fails the job
+ * early) and a thread that serves one connection at a time, with CHALLENGE_IO_TIMEOUT_SEC on
+ * every read and write, until stopped. serve() must not close fd. */
+typedef void (*ChallengeServeFunc)(void *userdata, int fd);
+typedef struct ChallengeListener {
+        int listen_fd;
+        int stop_fd;                  /* eventfd: written once to stop the thread */
+        pthread_t thread;
+        bool running;
+        ChallengeServeFunc serve;
+        void *userdata;
+} ChallengeListener;
+#define CHALLENGE_LISTENER_NULL ((ChallengeListener) { .listen_fd = -EBADF, .stop_fd = -EBADF })
+
+/* l must be CHALLENGE_LISTENER_NULL; on failure it still needs challenge_listener_stop(). */
+int challenge_listener_start(ChallengeListener *l, const char *address, ChallengeServeFunc serve, void *userdata);
+/* Joins the thread (if it runs) and closes the sockets; safe on a listener that never started. */
+void challenge_listener_stop(ChallengeListener *l);
 
 /* http-01 standalone listener: answers GET /.well-known/acme-challenge/TOKEN. */
 typedef struct ChallengeHttpServer ChallengeHttpServer;

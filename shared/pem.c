@@ -34,17 +34,6 @@ static int check_input(const void *p, size_t len) {
         return 0;
 }
 
-static int check_pem_input(const char *pem, size_t len) {
-        int r;
-
-        r = check_input(pem, len);
-        if (r < 0)
-                return r;
-        if (is_blank(pem, len))
-                return -ENODATA;
-        return 0;
-}
-
 /* A failed parse leaves errors on the thread's queue; drop them so they are not reported by
  * whatever unrelated OpenSSL call runs next. */
 static int parse_failed(int r) {
@@ -102,57 +91,39 @@ static int bio_to_string(BIO *bio, char **ret) {
         return 0;
 }
 
-int der_read_cert(const uint8_t *der, size_t len, X509 **ret) {
+/* X509 and X509_REQ differ only in their ASN1_ITEM, so one reader and one writer serve both;
+ * d2i_X509() and friends are thin wrappers around these same ASN1_item_ calls. */
+
+static int der_read_item(const uint8_t *der, size_t len, const ASN1_ITEM *it, ASN1_VALUE **ret) {
         const unsigned char *p = der;
-        X509 *cert;
+        ASN1_VALUE *v;
         int r;
 
         r = check_input(der, len);
         if (r < 0)
                 return r;
 
-        cert = d2i_X509(NULL, &p, (long) len);
-        if (!cert)
+        v = ASN1_item_d2i(NULL, &p, (long) len, it);
+        if (!v)
                 return parse_failed(-EBADMSG);
         if (p != der + len) {
-                X509_free(cert);
+                ASN1_item_free(v, it);
                 return -EBADMSG;
         }
 
-        *ret = cert;
+        *ret = v;
         return 0;
 }
 
-int der_read_csr(const uint8_t *der, size_t len, X509_REQ **ret) {
-        const unsigned char *p = der;
-        X509_REQ *csr;
-        int r;
-
-        r = check_input(der, len);
-        if (r < 0)
-                return r;
-
-        csr = d2i_X509_REQ(NULL, &p, (long) len);
-        if (!csr)
-                return parse_failed(-EBADMSG);
-        if (p != der + len) {
-                X509_REQ_free(csr);
-                return -EBADMSG;
-        }
-
-        *ret = csr;
-        return 0;
-}
-
-int der_write_cert(X509 *cert, uint8_t **ret, size_t *ret_len) {
+static int der_write_item(const ASN1_VALUE *v, const ASN1_ITEM *it, uint8_t **ret, size_t *ret_len) {
         unsigned char *p;
         uint8_t *buf;
         int len;
 
-        if (!cert)
+        if (!v)
                 return -EINVAL;
 
-        len = i2d_X509(cert, NULL);
+        len = ASN1_item_i2d(v, NULL, it);
         if (len <= 0)
                 return parse_failed(-EINVAL);
 
@@ -161,7 +132,7 @@ int der_write_cert(X509 *cert, uint8_t **ret, size_t *ret_len) {
         if (!buf)
                 return -ENOMEM;
         p = buf;
-        if (i2d_X509(cert, &p) != len) {
+        if (ASN1_item_i2d(v, &p, it) != len) {
                 free(buf);
                 return parse_failed(-EINVAL);
         }
@@ -171,57 +142,84 @@ int der_write_cert(X509 *cert, uint8_t **ret, size_t *ret_len) {
         return 0;
 }
 
+int der_read_cert(const uint8_t *der, size_t len, X509 **ret) {
+        ASN1_VALUE *v;
+        int r;
+
+        r = der_read_item(der, len, ASN1_ITEM_rptr(X509), &v);
+        if (r >= 0)
+                *ret = (X509 *) v;
+        return r;
+}
+
+int der_read_csr(const uint8_t *der, size_t len, X509_REQ **ret) {
+        ASN1_VALUE *v;
+        int r;
+
+        r = der_read_item(der, len, ASN1_ITEM_rptr(X509_REQ), &v);
+        if (r >= 0)
+                *ret = (X509_REQ *) v;
+        return r;
+}
+
+int der_write_cert(X509 *cert, uint8_t **ret, size_t *ret_len) {
+        return der_write_item((const ASN1_VALUE *) cert, ASN1_ITEM_rptr(X509), ret, ret_len);
+}
+
 int der_write_csr(X509_REQ *csr, uint8_t **ret, size_t *ret_len) {
-        unsigned char *p;
-        uint8_t *buf;
-        int len;
-
-        if (!csr)
-                return -EINVAL;
-
-        len = i2d_X509_REQ(csr, NULL);
-        if (len <= 0)
-                return parse_failed(-EINVAL);
-
-        buf = malloc(len);
-        if (!buf)
-                return -ENOMEM;
-        p = buf;
-        if (i2d_X509_REQ(csr, &p) != len) {
-                free(buf);
-                return parse_failed(-EINVAL);
-        }
-
-        *ret = buf;
-        *ret_len = (size_t) len;
-        return 0;
+        return der_write_item((const ASN1_VALUE *) csr, ASN1_ITEM_rptr(X509_REQ), ret, ret_len);
 }
 
 /* The PEM readers decode the base64 block themselves and hand it to the strict DER readers, so
  * that trailing bytes inside a block are refused just like in DER input. */
 
-int pem_read_cert(const char *pem, size_t len, X509 **ret) {
-        _cleanup_(BIO_free_allp) BIO *bio = NULL;
-        _cleanup_(openssl_freep) unsigned char *data = NULL;
-        long data_len = 0;
+/* A memory BIO over PEM input that passed the common checks. */
+static int pem_open(const char *pem, size_t len, BIO **ret) {
+        BIO *bio;
         int r;
 
-        r = check_pem_input(pem, len);
+        r = check_input(pem, len);
         if (r < 0)
                 return r;
+        if (is_blank(pem, len))
+                return -ENODATA;
 
         bio = BIO_new_mem_buf(pem, (int) len);
         if (!bio)
                 return -ENOMEM;
 
-        r = pem_next_block(bio, PEM_STRING_X509, &data, &data_len);
+        *ret = bio;
+        return 0;
+}
+
+static int pem_read_item(const char *pem, size_t len, const char *name, const ASN1_ITEM *it, ASN1_VALUE **ret) {
+        _cleanup_(BIO_free_allp) BIO *bio = NULL;
+        _cleanup_(openssl_freep) unsigned char *data = NULL;
+        long data_len = 0;
+        int r;
+
+        r = pem_open(pem, len, &bio);
+        if (r < 0)
+                return r;
+
+        r = pem_next_block(bio, name, &data, &data_len);
         if (r < 0)
                 return r;
         if (r == 0)
                 return -EBADMSG;
 
-        r = der_read_cert(data, (size_t) data_len, ret);
+        r = der_read_item(data, (size_t) data_len, it, ret);
         return r == -ENODATA ? -EBADMSG : r;
+}
+
+int pem_read_cert(const char *pem, size_t len, X509 **ret) {
+        ASN1_VALUE *v;
+        int r;
+
+        r = pem_read_item(pem, len, PEM_STRING_X509, ASN1_ITEM_rptr(X509), &v);
+        if (r >= 0)
+                *ret = (X509 *) v;
+        return r;
 }
 
 int pem_read_chain(const char *pem, size_t len, STACK_OF(X509) **ret) {
@@ -229,13 +227,9 @@ int pem_read_chain(const char *pem, size_t len, STACK_OF(X509) **ret) {
         _cleanup_(sk_X509_pop_freep) STACK_OF(X509) *chain = NULL;
         int r;
 
-        r = check_pem_input(pem, len);
+        r = pem_open(pem, len, &bio);
         if (r < 0)
                 return r;
-
-        bio = BIO_new_mem_buf(pem, (int) len);
-        if (!bio)
-                return -ENOMEM;
 
         chain = sk_X509_new_null();
         if (!chain)
@@ -272,27 +266,13 @@ int pem_read_chain(const char *pem, size_t len, STACK_OF(X509) **ret) {
 }
 
 int pem_read_csr(const char *pem, size_t len, X509_REQ **ret) {
-        _cleanup_(BIO_free_allp) BIO *bio = NULL;
-        _cleanup_(openssl_freep) unsigned char *data = NULL;
-        long data_len = 0;
+        ASN1_VALUE *v;
         int r;
 
-        r = check_pem_input(pem, len);
-        if (r < 0)
-                return r;
-
-        bio = BIO_new_mem_buf(pem, (int) len);
-        if (!bio)
-                return -ENOMEM;
-
-        r = pem_next_block(bio, PEM_STRING_X509_REQ, &data, &data_len);
-        if (r < 0)
-                return r;
-        if (r == 0)
-                return -EBADMSG;
-
-        r = der_read_csr(data, (size_t) data_len, ret);
-        return r == -ENODATA ? -EBADMSG : r;
+        r = pem_read_item(pem, len, PEM_STRING_X509_REQ, ASN1_ITEM_rptr(X509_REQ), &v);
+        if (r >= 0)
+                *ret = (X509_REQ *) v;
+        return r;
 }
 
 int pem_read_private_key(const char *pem, size_t len, EVP_PKEY **ret) {
@@ -300,13 +280,9 @@ int pem_read_private_key(const char *pem, size_t len, EVP_PKEY **ret) {
         EVP_PKEY *key;
         int r;
 
-        r = check_pem_input(pem, len);
+        r = pem_open(pem, len, &bio);
         if (r < 0)
                 return r;
-
-        bio = BIO_new_mem_buf(pem, (int) len);
-        if (!bio)
-                return -ENOMEM;
 
         /* Goes through the OSSL_DECODER machinery: PKCS#8 (plain), and the traditional
          * "RSA PRIVATE KEY" / "EC PRIVATE KEY" forms. Encrypted keys fail (no passphrase). */
@@ -318,19 +294,29 @@ int pem_read_private_key(const char *pem, size_t len, EVP_PKEY **ret) {
         return 0;
 }
 
-int pem_write_cert(X509 *cert, char **ret) {
+/* Same bytes as PEM_write_bio_X509() and friends, which also encode to DER and then wrap it
+ * with an empty header. */
+static int pem_write_item(const ASN1_VALUE *v, const ASN1_ITEM *it, const char *name, char **ret) {
         _cleanup_(BIO_free_allp) BIO *bio = NULL;
+        _cleanup_(freep) uint8_t *der = NULL;
+        size_t der_len = 0;
+        int r;
 
-        if (!cert)
-                return -EINVAL;
+        r = der_write_item(v, it, &der, &der_len);
+        if (r < 0)
+                return r;
 
         bio = BIO_new(BIO_s_mem());
         if (!bio)
                 return -ENOMEM;
-        if (PEM_write_bio_X509(bio, cert) != 1)
+        if (PEM_write_bio(bio, name, "", der, (long) der_len) <= 0)
                 return parse_failed(-EINVAL);
 
         return bio_to_string(bio, ret);
+}
+
+int pem_write_cert(X509 *cert, char **ret) {
+        return pem_write_item((const ASN1_VALUE *) cert, ASN1_ITEM_rptr(X509), PEM_STRING_X509, ret);
 }
 
 int pem_write_chain(STACK_OF(X509) *chain, char **ret) {
@@ -351,18 +337,7 @@ int pem_write_chain(STACK_OF(X509) *chain, char **ret) {
 }
 
 int pem_write_csr(X509_REQ *csr, char **ret) {
-        _cleanup_(BIO_free_allp) BIO *bio = NULL;
-
-        if (!csr)
-                return -EINVAL;
-
-        bio = BIO_new(BIO_s_mem());
-        if (!bio)
-                return -ENOMEM;
-        if (PEM_write_bio_X509_REQ(bio, csr) != 1)
-                return parse_failed(-EINVAL);
-
-        return bio_to_string(bio, ret);
+        return pem_write_item((const ASN1_VALUE *) csr, ASN1_ITEM_rptr(X509_REQ), PEM_STRING_X509_REQ, ret);
 }
 
 int pem_write_private_key(EVP_PKEY *key, char **ret) {
@@ -387,7 +362,8 @@ static bool looks_like_pem(const char *buf, size_t size) {
         return memmem(buf, size, "-----BEGIN ", sizeof("-----BEGIN ") - 1) != NULL;
 }
 
-int cert_load_file(const char *path, X509 **ret) {
+/* A file holds PEM, or else the DER of a single item. */
+static int load_file_item(const char *path, const char *name, const ASN1_ITEM *it, ASN1_VALUE **ret) {
         _cleanup_(freep) char *buf = NULL;
         size_t size = 0;
         int r;
@@ -397,9 +373,19 @@ int cert_load_file(const char *path, X509 **ret) {
                 return r;
 
         if (size > 0 && !looks_like_pem(buf, size))
-                return der_read_cert((const uint8_t *) buf, size, ret);
+                return der_read_item((const uint8_t *) buf, size, it, ret);
 
-        return pem_read_cert(buf, size, ret);
+        return pem_read_item(buf, size, name, it, ret);
+}
+
+int cert_load_file(const char *path, X509 **ret) {
+        ASN1_VALUE *v;
+        int r;
+
+        r = load_file_item(path, PEM_STRING_X509, ASN1_ITEM_rptr(X509), &v);
+        if (r >= 0)
+                *ret = (X509 *) v;
+        return r;
 }
 
 int chain_load_file(const char *path, STACK_OF(X509) **ret) {
@@ -433,18 +419,13 @@ int chain_load_file(const char *path, STACK_OF(X509) **ret) {
 }
 
 int csr_load_file(const char *path, X509_REQ **ret) {
-        _cleanup_(freep) char *buf = NULL;
-        size_t size = 0;
+        ASN1_VALUE *v;
         int r;
 
-        r = read_full_file(path, PEM_INPUT_MAX, &buf, &size);
-        if (r < 0)
-                return r;
-
-        if (size > 0 && !looks_like_pem(buf, size))
-                return der_read_csr((const uint8_t *) buf, size, ret);
-
-        return pem_read_csr(buf, size, ret);
+        r = load_file_item(path, PEM_STRING_X509_REQ, ASN1_ITEM_rptr(X509_REQ), &v);
+        if (r >= 0)
+                *ret = (X509_REQ *) v;
+        return r;
 }
 
 int private_key_load_file(const char *path, EVP_PKEY **ret) {

@@ -4,15 +4,11 @@
  * appending "ACTION SUBJECT-KIND SUBJECT-NAME FLAGS" of every question to the record file.
  * Serves until SIGTERM. Used by test-agent-e2e.py. */
 #include <errno.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include <systemd/sd-bus.h>
-#include <systemd/sd-event.h>
-
-#include "shared/macro.h"
+#include "bus-double.h"
 
 static const char *record_path;
 static const char *decision_path;
@@ -30,7 +26,6 @@ static int method_check_authorization(sd_bus_message *m, void *userdata, sd_bus_
         const char *kind, *key, *name = "", *action, *cancellation;
         char decision[32];
         uint32_t flags;
-        FILE *f;
         int r;
 
         /* subject (sa{sv}) */
@@ -71,12 +66,9 @@ static int method_check_authorization(sd_bus_message *m, void *userdata, sd_bus_
         if (r < 0)
                 return r;
 
-        f = fopen(record_path, "ae");
-        if (!f)
-                return sd_bus_error_set_errnof(error, errno, "Cannot record the call: %m");
-        fprintf(f, "%s %s %s %u\n", action, kind, name, flags);
-        if (fclose(f) != 0)
-                return sd_bus_error_set_errnof(error, errno, "Cannot record the call: %m");
+        r = bus_double_record(error, record_path, "%s %s %s %u\n", action, kind, name, flags);
+        if (r < 0)
+                return r;
 
         if (read_decision(decision, sizeof decision) < 0)
                 strcpy(decision, "no");
@@ -91,16 +83,7 @@ static const sd_bus_vtable authority_vtable[] = {
         SD_BUS_VTABLE_END,
 };
 
-static int on_sigterm(sd_event_source *s, const struct signalfd_siginfo *si, void *userdata) {
-        return sd_event_exit(sd_event_source_get_event(s), 0);
-}
-
 int main(int argc, char *argv[]) {
-        _cleanup_(sd_bus_flush_close_unrefp) sd_bus *bus = NULL;
-        _cleanup_(sd_event_unrefp) sd_event *e = NULL;
-        sigset_t mask;
-        int r;
-
         if (argc != 3) {
                 fprintf(stderr, "Usage: %s RECORD-FILE DECISION-FILE\n", argv[0]);
                 return EXIT_FAILURE;
@@ -108,32 +91,7 @@ int main(int argc, char *argv[]) {
         record_path = argv[1];
         decision_path = argv[2];
 
-        sigemptyset(&mask);
-        sigaddset(&mask, SIGTERM);
-        sigaddset(&mask, SIGINT);
-        sigprocmask(SIG_BLOCK, &mask, NULL);
-
-        r = sd_event_default(&e);
-        if (r >= 0)
-                r = sd_event_add_signal(e, NULL, SIGTERM, on_sigterm, NULL);
-        if (r >= 0)
-                r = sd_event_add_signal(e, NULL, SIGINT, on_sigterm, NULL);
-        if (r >= 0)
-                r = sd_bus_open_system(&bus);
-        if (r >= 0)
-                r = sd_bus_attach_event(bus, e, 0);
-        if (r >= 0)
-                r = sd_bus_add_object_vtable(bus, NULL, "/org/freedesktop/PolicyKit1/Authority",
-                                             "org.freedesktop.PolicyKit1.Authority", authority_vtable, NULL);
-        if (r >= 0)
-                r = sd_bus_request_name(bus, "org.freedesktop.PolicyKit1", 0);
-        if (r < 0) {
-                fprintf(stderr, "polkit-double: %s\n", strerror(-r));
-                return EXIT_FAILURE;
-        }
-        /* The test waits for this line before it asks anything. */
-        printf("READY\n");
-        fflush(stdout);
-        r = sd_event_loop(e);
-        return r < 0 ? EXIT_FAILURE : EXIT_SUCCESS;
+        return bus_double_run("polkit-double", "/org/freedesktop/PolicyKit1/Authority",
+                              "org.freedesktop.PolicyKit1.Authority", authority_vtable,
+                              "org.freedesktop.PolicyKit1");
 }

@@ -24,137 +24,22 @@ Checks:
 import json
 import os
 import shutil
-import signal
-import socket
-import ssl
 import subprocess
 import sys
 import tempfile
-import threading
 import time
-import http.server
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from agenttest import (SKIP, Fail, Processes, QuietHandler, agent_binary, ari_cert_id, check,  # noqa: E402
+                       edit_schedule, epoch, free_port, iso, load, log, report_failure, rfc3339,
+                       run, serial_of, serve_https, server_config, write, x509)
 from cftest import Server  # noqa: E402
-
-SKIP = 77
-
-
-def log(*a):
-    print(*a, flush=True)
-
-
-class Fail(Exception):
-    pass
-
-
-def check(cond, msg, detail=""):
-    if not cond:
-        raise Fail(msg + (f"\n{detail}" if detail else ""))
-    log("ok:", msg)
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def run(cmd):
-    return subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
-
-
-def x509(path, *args):
-    return run(["openssl", "x509", "-in", path, "-noout", *args])
-
-
-def serial_of(path):
-    return x509(path, "-serial").strip().split("=", 1)[1].lower().lstrip("0") or "0"
-
-
-def epoch(date):
-    return int(run(["date", "-u", "-d", date, "+%s"]))
-
-
-def rfc3339(s):
-    return epoch(s.replace("T", " ").replace("Z", " UTC"))
 
 
 def validity(path):
     nb = epoch(x509(path, "-startdate").split("=", 1)[1])
     na = epoch(x509(path, "-enddate").split("=", 1)[1])
     return nb, na
-
-
-def b64url(data):
-    import base64
-    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
-
-
-def ari_cert_id(path):
-    """RFC 9773 CertID computed with the openssl CLI, independently of the agent's code."""
-    aki = x509(path, "-ext", "authorityKeyIdentifier").split("\n", 1)[1].strip()
-    aki = aki.replace("keyid:", "").replace(":", "").split()[0]
-    serial = x509(path, "-serial").strip().split("=", 1)[1]
-    if len(serial) % 2:
-        serial = "0" + serial
-    serial_bytes = bytes.fromhex(serial)
-    if serial_bytes[0] & 0x80:
-        serial_bytes = b"\0" + serial_bytes
-    return b64url(bytes.fromhex(aki)) + "." + b64url(serial_bytes)
-
-
-def write(path, text, mode=None):
-    os.makedirs(os.path.dirname(path), exist_ok=True)
-    with open(path, "w") as f:
-        f.write(text)
-    if mode is not None:
-        os.chmod(path, mode)
-
-
-def load(path):
-    with open(path) as f:
-        return json.load(f)
-
-
-def edit_schedule(path, **changes):
-    s = load(path)
-    s.update(changes)
-    with open(path, "w") as f:
-        json.dump(s, f)
-
-
-def iso(t):
-    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(t))
-
-
-def server_config(resolver, http_port):
-    return f"""
-[Server]
-StateDirectory=@STATE_DIR@
-
-[Validation]
-Resolver={resolver}
-HTTPPort={http_port}
-Timeout=10s
-
-[CA default]
-Backend=local
-Directory=@STATE_DIR@/ca/default
-
-[RAProfile default]
-CA=default
-Enabled=yes
-AllowedIdentifiers=*.example.test
-KeyAlgorithms=ec rsa
-Validity=30d
-ExtendedKeyUsage=serverAuth
-ACMEProfile=default
-
-[ACMEProfile default]
-Enabled=yes
-RAProfile=default
-"""
 
 
 def cert_conf(http_port, deploy, name, names):
@@ -181,10 +66,7 @@ class NoAriDirectory:
         self.requests = []
         me = self
 
-        class Handler(http.server.BaseHTTPRequestHandler):
-            def log_message(self, *a):
-                pass
-
+        class Handler(QuietHandler):
             def do_GET(self):
                 me.requests.append(self.path)
                 if self.path != "/dir":
@@ -202,41 +84,18 @@ class NoAriDirectory:
         run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
              "-keyout", f"{tmp}/noari.key", "-out", f"{tmp}/noari.pem", "-days", "2", "-subj", "/CN=127.0.0.1",
              "-addext", "subjectAltName=IP:127.0.0.1"])
-        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-        ctx.load_cert_chain(f"{tmp}/noari.pem", f"{tmp}/noari.key")
-        self.httpd.socket = ctx.wrap_socket(self.httpd.socket, server_side=True)
+        self.httpd = serve_https(Handler, f"{tmp}/noari.pem", f"{tmp}/noari.key")
         self.url = f"https://127.0.0.1:{self.httpd.server_address[1]}/dir"
         self.cert = f"{tmp}/noari.pem"
-        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
 
     def stop(self):
         self.httpd.shutdown()
 
 
-class Env:
+class Env(Processes):
     def __init__(self, tmp):
-        self.tmp = tmp
-        self.procs = []
-        self.agent = os.path.join(os.environ["CERTFLEET_BUILD_ROOT"], "agent", "certfleet-agent")
-        if not os.access(self.agent, os.X_OK):
-            raise SystemExit(f"{self.agent} is missing")
-
-    def start(self, cmd, log_name):
-        out = open(os.path.join(self.tmp, log_name), "w")
-        p = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
-        self.procs.append(p)
-        return p
-
-    def stop(self):
-        for p in self.procs:
-            if p.poll() is None:
-                os.killpg(p.pid, signal.SIGTERM)
-        for p in self.procs:
-            try:
-                p.wait(5)
-            except subprocess.TimeoutExpired:
-                os.killpg(p.pid, signal.SIGKILL)
+        super().__init__(tmp)
+        self.agent = agent_binary()
 
     def run_agent(self, conf, state, *extra, expect=0):
         state_args = ["--state-dir", state] if state else []
@@ -259,19 +118,7 @@ def main():
     env = Env(tmp)
     srv = None
     try:
-        dns_port, cts_port = free_port(), free_port()
-        cts = env.start(["pebble-challtestsrv", "-dns01", f"127.0.0.1:{dns_port}", "-http01", "", "-https01", "",
-                         "-tlsalpn01", "", "-management", f"127.0.0.1:{cts_port}",
-                         "-defaultIPv4", "127.0.0.1", "-defaultIPv6", ""], "challtestsrv.log")
-        deadline = time.time() + 30
-        while True:
-            if cts.poll() is not None or time.time() > deadline:
-                raise Fail("pebble-challtestsrv did not start")
-            try:
-                socket.create_connection(("127.0.0.1", cts_port), timeout=0.5).close()
-                break
-            except OSError:
-                time.sleep(0.1)
+        dns_port, _ = env.start_challtestsrv()
 
         http_port = free_port()
         srv = Server(config_text=server_config(f"127.0.0.1:{dns_port}", http_port))
@@ -361,7 +208,8 @@ def main():
         # --- a failed deployment keeps the previous files and is reported ----------------------
         web_conf = open(f"{conf}/agent.d/web.conf").read()
         write(f"{tmp}/not-a-dir", "")
-        write(f"{conf}/agent.d/web.conf", web_conf.replace(f"Chain={deploy}/web.chain", f"Chain={tmp}/not-a-dir/web.chain"))
+        write(f"{conf}/agent.d/web.conf",
+              web_conf.replace(f"Chain={deploy}/web.chain", f"Chain={tmp}/not-a-dir/web.chain"))
         before = {n: open(f"{deploy}/web.{n}").read() for n in ("crt", "chain", "full", "key")}
         out = env.run_agent(conf, state, "--force", expect=1)
         sched = load(sched_path)
@@ -439,13 +287,7 @@ def main():
         log("all agent/ARI checks against certfleet-server passed")
         return 0
     except Fail as e:
-        log("FAIL:", e)
-        for name in sorted(os.listdir(tmp)):
-            if name.endswith(".log"):
-                with open(os.path.join(tmp, name)) as f:
-                    log(f"--- {name} (tail)\n" + "".join(f.readlines()[-30:]))
-        if srv is not None:
-            log("--- server log (tail)\n" + "\n".join(srv.log().splitlines()[-40:]))
+        report_failure(e, tmp, 30, srv)
         return 1
     finally:
         if srv is not None:

@@ -26,7 +26,6 @@ import pwd
 import grp
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -34,57 +33,18 @@ import time
 import xml.etree.ElementTree as ET
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from agenttest import (SKIP, Fail, Processes, check, epoch, free_port, log, report_failure,  # noqa: E402
+                       serial_of, server_config, wait_for, x509)
 from cftest import Server  # noqa: E402
 
-SKIP = 77
 BUS_NAME = "org.certfleet.Agent1"
 MANAGER_PATH = "/org/certfleet/Agent1"
 MANAGER_IFACE = "org.certfleet.Agent1.Manager"
 CERT_IFACE = "org.certfleet.Agent1.Certificate"
 
 
-class Fail(Exception):
-    pass
-
-
-def log(*a):
-    print(*a, flush=True)
-
-
-def check(cond, msg, context=""):
-    if not cond:
-        raise Fail(f"{msg}\n{context}" if context else msg)
-    log("ok:", msg)
-
-
-def free_port(kind=socket.SOCK_STREAM):
-    with socket.socket(socket.AF_INET, kind) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def wait_for(what, fn, timeout=60, interval=0.2):
-    deadline = time.monotonic() + timeout
-    while True:
-        v = fn()
-        if v:
-            return v
-        if time.monotonic() > deadline:
-            raise Fail(f"timed out waiting for {what}")
-        time.sleep(interval)
-
-
-def serial_of(path):
-    out = subprocess.run(["openssl", "x509", "-in", path, "-noout", "-serial"], check=True,
-                         capture_output=True, text=True).stdout
-    return out.strip().split("=", 1)[1].lower().lstrip("0") or "0"
-
-
 def enddate_of(path):
-    out = subprocess.run(["openssl", "x509", "-in", path, "-noout", "-enddate"], check=True,
-                         capture_output=True, text=True).stdout.strip().split("=", 1)[1]
-    return int(subprocess.run(["date", "-u", "-d", out, "+%s"], check=True, capture_output=True,
-                              text=True).stdout)
+    return epoch(x509(path, "-enddate").strip().split("=", 1)[1])
 
 
 BUS_CONFIG = """<!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-Bus Bus Configuration 1.0//EN"
@@ -135,38 +95,9 @@ urllib.request.urlopen(req, timeout=10).read()
 """
 
 
-def server_config(resolver, http_port):
-    return f"""
-[Server]
-StateDirectory=@STATE_DIR@
-
-[Validation]
-Resolver={resolver}
-HTTPPort={http_port}
-Timeout=10s
-
-[CA default]
-Backend=local
-Directory=@STATE_DIR@/ca/default
-
-[RAProfile default]
-CA=default
-Enabled=yes
-AllowedIdentifiers=*.example.test
-KeyAlgorithms=ec rsa
-Validity=30d
-ExtendedKeyUsage=serverAuth
-ACMEProfile=default
-
-[ACMEProfile default]
-Enabled=yes
-RAProfile=default
-"""
-
-
-class Env:
+class Env(Processes):
     def __init__(self, tmp):
-        self.tmp = tmp
+        super().__init__(tmp)
         self.build = os.environ["CERTFLEET_BUILD_ROOT"]
         self.source = os.environ.get("CERTFLEET_SOURCE_ROOT",
                                      os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", ".."))
@@ -174,28 +105,7 @@ class Env:
         self.ctl_bin = os.path.join(self.build, "agent", "certfleetctl")
         self.double_bin = os.path.join(self.build, "tests", "integration", "systemd1-double")
         self.polkit_bin = os.path.join(self.build, "tests", "integration", "polkit-double")
-        self.procs = []
         self.address = None
-
-    def start(self, cmd, log_name, env=None, stdout=None):
-        out = open(os.path.join(self.tmp, log_name), "w")
-        p = subprocess.Popen(cmd, stdout=stdout or out, stderr=out, env=env, start_new_session=True)
-        self.procs.append(p)
-        return p
-
-    def stop_all(self):
-        for p in reversed(self.procs):
-            if p.poll() is None:
-                try:
-                    os.killpg(p.pid, signal.SIGTERM)
-                except ProcessLookupError:
-                    pass
-        for p in reversed(self.procs):
-            try:
-                p.wait(10)
-            except subprocess.TimeoutExpired:
-                os.killpg(p.pid, signal.SIGKILL)
-                p.wait()
 
     def env(self, **extra):
         e = dict(os.environ, DBUS_SYSTEM_BUS_ADDRESS=self.address, CERTFLEET_LOG_TARGET="stderr")
@@ -282,20 +192,7 @@ def main():
             unprivileged = (nobody.pw_uid, nobody.pw_gid)
 
         # --- DNS, server, bus, systemd double ----------------------------------------------------
-        dns_port, cts_port = free_port(), free_port()
-        cts = env.start(["pebble-challtestsrv", "-dns01", f"127.0.0.1:{dns_port}", "-http01", "", "-https01", "",
-                         "-tlsalpn01", "", "-management", f"127.0.0.1:{cts_port}",
-                         "-defaultIPv4", "127.0.0.1", "-defaultIPv6", ""], "challtestsrv.log")
-
-        def cts_up():
-            if cts.poll() is not None:
-                raise Fail("pebble-challtestsrv exited")
-            try:
-                socket.create_connection(("127.0.0.1", cts_port), timeout=0.5).close()
-                return True
-            except OSError:
-                return False
-        wait_for("pebble-challtestsrv", cts_up, timeout=30)
+        dns_port, cts_port = env.start_challtestsrv()
 
         http_port = free_port()
         srv = Server(config_text=server_config(f"127.0.0.1:{dns_port}", http_port))
@@ -573,16 +470,10 @@ Key={deploy}/slow.key
         log("all agent end-to-end checks passed")
         return 0
     except Fail as e:
-        log("FAIL:", e)
-        for name in sorted(os.listdir(tmp)):
-            if name.endswith(".log"):
-                with open(os.path.join(tmp, name)) as f:
-                    log(f"--- {name} (tail)\n" + "".join(f.readlines()[-40:]))
-        if srv is not None:
-            log("--- server log (tail)\n" + "\n".join(srv.log().splitlines()[-40:]))
+        report_failure(e, tmp, 40, srv)
         return 1
     finally:
-        env.stop_all()
+        env.stop()
         if srv is not None:
             try:
                 srv.stop()

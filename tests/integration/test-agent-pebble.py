@@ -32,53 +32,16 @@ import time
 import urllib.request
 import ssl
 
-SKIP = 77
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from agenttest import (SKIP, Fail, Processes, QuietHandler, agent_binary, ari_cert_id, check,  # noqa: E402
+                       edit_schedule, epoch, free_port, iso, log, report_failure, rfc3339, run,
+                       serial_of, serve_https, wait_port, write, x509)
 
 
-def log(*a):
-    print(*a, flush=True)
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def run(cmd, **kw):
-    return subprocess.run(cmd, check=True, capture_output=True, text=True, **kw)
-
-
-def wait_port(port, proc, what, timeout=30):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        if proc.poll() is not None:
-            raise SystemExit(f"{what} exited early with {proc.returncode}")
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
-                return
-        except OSError:
-            time.sleep(0.1)
-    raise SystemExit(f"{what} did not open port {port}")
-
-
-class Fail(Exception):
-    pass
-
-
-def check(cond, msg):
-    if not cond:
-        raise Fail(msg)
-    log("ok:", msg)
-
-
-class Env:
+class Env(Processes):
     def __init__(self, tmp):
-        self.tmp = tmp
-        self.procs = []
-        self.agent = os.path.join(os.environ["CERTFLEET_BUILD_ROOT"], "agent", "certfleet-agent")
-        if not os.access(self.agent, os.X_OK):
-            raise SystemExit(f"{self.agent} is missing")
+        super().__init__(tmp)
+        self.agent = agent_binary()
 
     def make_tls(self):
         """A CA and a localhost certificate for Pebble's own HTTPS listener."""
@@ -91,19 +54,6 @@ class Env:
             f.write("subjectAltName=DNS:localhost,IP:127.0.0.1\n")
         run(["openssl", "x509", "-req", "-in", f"{t}/tls.csr", "-CA", f"{t}/ca.pem", "-CAkey", f"{t}/ca.key",
              "-CAcreateserial", "-out", f"{t}/tls.pem", "-days", "2", "-extfile", f"{t}/tls.ext"])
-
-    def start(self, cmd, env=None, log_name=None):
-        out = open(os.path.join(self.tmp, log_name), "w")
-        p = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, env=env, start_new_session=True)
-        self.procs.append(p)
-        return p
-
-    def start_challtestsrv(self):
-        self.dns_port, self.cts_port = free_port(), free_port()
-        p = self.start(["pebble-challtestsrv", "-dns01", f"127.0.0.1:{self.dns_port}", "-http01", "",
-                        "-https01", "", "-tlsalpn01", "", "-management", f"127.0.0.1:{self.cts_port}",
-                        "-defaultIPv4", "127.0.0.1", "-defaultIPv6", ""], log_name="challtestsrv.log")
-        wait_port(self.cts_port, p, "pebble-challtestsrv")
 
     def start_pebble(self, name, http_port, tls_port, eab=None):
         acme, mgmt = free_port(), free_port()
@@ -133,16 +83,6 @@ class Env:
                     raise
                 time.sleep(0.2)
 
-    def stop(self):
-        for p in self.procs:
-            if p.poll() is None:
-                os.killpg(p.pid, signal.SIGTERM)
-        for p in self.procs:
-            try:
-                p.wait(5)
-            except subprocess.TimeoutExpired:
-                os.killpg(p.pid, signal.SIGKILL)
-
     def agent_cmd(self, conf, state, *extra):
         return [self.agent, "--once", "--config-dir", conf, "--state-dir", state, *extra]
 
@@ -153,14 +93,6 @@ class Env:
         if p.returncode != expect:
             raise Fail(f"certfleet-agent {' '.join(extra)} exited {p.returncode}, expected {expect}")
         return p.stderr
-
-
-def x509(path, *args):
-    return run(["openssl", "x509", "-in", path, "-noout", *args]).stdout
-
-
-def serial_of(path):
-    return x509(path, "-serial").strip().split("=", 1)[1].lower().lstrip("0")
 
 
 def sans_of(path):
@@ -176,22 +108,6 @@ def pubkey_of_key(path):
     return run(["openssl", "pkey", "-in", path, "-pubout"]).stdout
 
 
-def epoch(date):
-    return int(run(["date", "-u", "-d", date, "+%s"]).stdout)
-
-
-def rfc3339(s):
-    return epoch(s.replace("T", " ").replace("Z", " UTC"))
-
-
-def write(path, text, mode=None):
-    os.makedirs(os.path.dirname(path), exist_ok=True)
-    with open(path, "w") as f:
-        f.write(text)
-    if mode is not None:
-        os.chmod(path, mode)
-
-
 def check_deployed(d, name, names, key_mode):
     cert, chain, full, key = (f"{d}/{name}.crt", f"{d}/{name}.chain", f"{d}/{name}.full", f"{d}/{name}.key")
     check(sans_of(cert) == sorted(names), f"{name}: certificate names are {sorted(names)}")
@@ -205,30 +121,10 @@ def check_deployed(d, name, names, key_mode):
     return serial_of(cert)
 
 
-def b64url(data):
-    import base64
-    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
-
-
-def ari_cert_id(path):
-    """RFC 9773 CertID computed with the openssl CLI, independently of the agent's code."""
-    aki = x509(path, "-ext", "authorityKeyIdentifier").split("\n", 1)[1].strip()
-    aki = aki.replace("keyid:", "").replace(":", "").split()[0]
-    serial = x509(path, "-serial").strip().split("=", 1)[1]
-    if len(serial) % 2:
-        serial = "0" + serial
-    serial_bytes = bytes.fromhex(serial)
-    if serial_bytes[0] & 0x80:
-        serial_bytes = b"\0" + serial_bytes
-    return b64url(bytes.fromhex(aki)) + "." + b64url(serial_bytes)
-
-
 class AriMock:
     """A directory that is Pebble's plus renewalInfo, served here (Pebble 2.4 has no ARI)."""
 
     def __init__(self, tmp, pebble_dir_url):
-        import http.server
-        import threading
         ctx = ssl.create_default_context(cafile=f"{tmp}/ca.pem")
         self.pebble_dir = json.load(urllib.request.urlopen(pebble_dir_url, context=ctx, timeout=5))
         self.window = None
@@ -236,10 +132,7 @@ class AriMock:
         self.requests = []
         mock = self
 
-        class Handler(http.server.BaseHTTPRequestHandler):
-            def log_message(self, *a):
-                pass
-
+        class Handler(QuietHandler):
             def do_GET(self):
                 if self.path == "/dir":
                     body = dict(mock.pebble_dir, renewalInfo=f"https://127.0.0.1:{mock.port}/ari/")
@@ -262,28 +155,12 @@ class AriMock:
                 self.end_headers()
                 self.wfile.write(data)
 
-        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        sctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-        sctx.load_cert_chain(f"{tmp}/tls.pem", f"{tmp}/tls.key")
-        self.httpd.socket = sctx.wrap_socket(self.httpd.socket, server_side=True)
+        self.httpd = serve_https(Handler, f"{tmp}/tls.pem", f"{tmp}/tls.key")
         self.port = self.httpd.server_address[1]
         self.url = f"https://127.0.0.1:{self.port}/dir"
-        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
 
     def stop(self):
         self.httpd.shutdown()
-
-
-def iso(t):
-    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(t))
-
-
-def edit_schedule(path, **changes):
-    with open(path) as f:
-        s = json.load(f)
-    s.update(changes)
-    with open(path, "w") as f:
-        json.dump(s, f)
 
 
 class Notify:
@@ -317,8 +194,6 @@ class AcmeMock:
     openssl CLI with a local CA."""
 
     def __init__(self, tmp):
-        import http.server
-        import threading
         self.tmp = tmp
         self.orders_seen = []        # newOrder payloads
         self.accounts_created = 0    # newAccount requests
@@ -333,11 +208,8 @@ class AcmeMock:
              "-subj", "/CN=mock-issuer", "-addext", "subjectKeyIdentifier=hash"])
         mock = self
 
-        class Handler(http.server.BaseHTTPRequestHandler):
+        class Handler(QuietHandler):
             protocol_version = "HTTP/1.1"
-
-            def log_message(self, *a):
-                pass
 
             def base(self):
                 return f"https://127.0.0.1:{mock.port}"
@@ -424,13 +296,9 @@ class AcmeMock:
                     o["certificate"] = f"{b}/cert/{oid}"
                 return o
 
-        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        sctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-        sctx.load_cert_chain(f"{tmp}/tls.pem", f"{tmp}/tls.key")
-        self.httpd.socket = sctx.wrap_socket(self.httpd.socket, server_side=True)
+        self.httpd = serve_https(Handler, f"{tmp}/tls.pem", f"{tmp}/tls.key")
         self.port = self.httpd.server_address[1]
         self.url = f"https://127.0.0.1:{self.port}/dir"
-        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
 
     def issue(self, oid, csr_der):
         t = self.tmp
@@ -477,7 +345,7 @@ def main():
     env = Env(tmp)
     try:
         env.make_tls()
-        env.start_challtestsrv()
+        env.dns_port, env.cts_port = env.start_challtestsrv()
         http_port, tls_port = free_port(), free_port()
         server = env.start_pebble("pebble", http_port, tls_port)
         ca = f"{tmp}/ca.pem"
@@ -773,11 +641,7 @@ fi
         log("all agent/pebble checks passed")
         return 0
     except Fail as e:
-        log("FAIL:", e)
-        for name in sorted(os.listdir(tmp)):
-            if name.endswith(".log"):
-                with open(os.path.join(tmp, name)) as f:
-                    log(f"--- {name} (tail)\n" + "".join(f.readlines()[-30:]))
+        report_failure(e, tmp, 30)
         return 1
     finally:
         env.stop()

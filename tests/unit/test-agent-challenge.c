@@ -20,6 +20,7 @@
 
 #include "agent/agent-challenge.h"
 #include "shared/fileio.h"
+#include "tests/unit/test-util.h"
 
 DEFINE_TRIVIAL_CLEANUP_FUNC(ASN1_OBJECT *, ASN1_OBJECT_free);
 
@@ -30,18 +31,6 @@ static const uint8_t key_auth_sha256[32] = {
         0x34, 0x6c, 0x0a, 0xa1, 0x70, 0x60, 0x09, 0x3f, 0x09, 0x84, 0x46, 0xb4, 0x6c, 0xae, 0xc0, 0xc1,
         0xf4, 0xaa, 0x1f, 0x2b, 0xbf, 0x65, 0x67, 0xae, 0x81, 0x5d, 0x3b, 0x7c, 0xb1, 0x88, 0x56, 0xad,
 };
-
-static char tmpdir[] = "/tmp/certfleet-test-agent-challenge-XXXXXX";
-
-static int setup(void **state) {
-        return mkdtemp(tmpdir) ? 0 : -1;
-}
-
-static int teardown(void **state) {
-        char cmd[256];
-        snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmpdir);
-        return system(cmd) == 0 ? 0 : -1;
-}
 
 static int free_port(void) {
         struct sockaddr_in a = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
@@ -213,13 +202,13 @@ static void test_http_webroot_writes_and_removes(void **state) {
         _cleanup_free_ char *path = NULL, *text = NULL;
         size_t n;
 
-        assert_int_equal(challenge_http_webroot_add(tmpdir, "tok_en-1", KEY_AUTH), 0);
-        assert_true(asprintf(&path, "%s/.well-known/acme-challenge/tok_en-1", tmpdir) > 0);
+        assert_int_equal(challenge_http_webroot_add(test_tmpdir, "tok_en-1", KEY_AUTH), 0);
+        assert_true(asprintf(&path, "%s/.well-known/acme-challenge/tok_en-1", test_tmpdir) > 0);
         assert_int_equal(read_full_file(path, 4096, &text, &n), 0);
         assert_string_equal(text, KEY_AUTH);
-        assert_int_equal(challenge_http_webroot_remove(tmpdir, "tok_en-1"), 0);
+        assert_int_equal(challenge_http_webroot_remove(test_tmpdir, "tok_en-1"), 0);
         assert_int_equal(access(path, F_OK), -1);
-        assert_int_equal(challenge_http_webroot_add(tmpdir, "../../x", KEY_AUTH), -EINVAL);
+        assert_int_equal(challenge_http_webroot_add(test_tmpdir, "../../x", KEY_AUTH), -EINVAL);
 }
 
 static void test_token_validation(void **state) {
@@ -236,8 +225,8 @@ static void test_dns_hook_arguments(void **state) {
         FILE *f;
         size_t n;
 
-        assert_true(asprintf(&hook, "%s/hook.sh", tmpdir) > 0);
-        assert_true(asprintf(&out, "%s/hook.out", tmpdir) > 0);
+        assert_true(asprintf(&hook, "%s/hook.sh", test_tmpdir) > 0);
+        assert_true(asprintf(&out, "%s/hook.out", test_tmpdir) > 0);
         f = fopen(hook, "w");
         assert_non_null(f);
         fprintf(f, "#!/bin/sh\necho \"$1|$2|$3|$CERTFLEET_DOMAIN\" >> %s\n[ \"$1\" = set ]\n", out);
@@ -262,5 +251,5 @@ int main(void) {
                 cmocka_unit_test(test_token_validation),
                 cmocka_unit_test(test_dns_hook_arguments),
         };
-        return cmocka_run_group_tests(tests, setup, teardown);
+        return cmocka_run_group_tests(tests, test_tmpdir_setup, test_tmpdir_teardown);
 }

@@ -13,22 +13,11 @@
 #include "agent/agent-config.h"
 #include "shared/fileio.h"
 #include "shared/strv.h"
-
-static char tmpdir[] = "/tmp/certfleet-test-agent-config-XXXXXX";
-
-static int setup(void **state) {
-        return mkdtemp(tmpdir) ? 0 : -1;
-}
-
-static int teardown(void **state) {
-        char cmd[256];
-        snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmpdir);
-        return system(cmd) == 0 ? 0 : -1;
-}
+#include "tests/unit/test-util.h"
 
 static char *write_conf(const char *file, const char *text) {
         char *path;
-        assert_true(asprintf(&path, "%s/%s", tmpdir, file) > 0);
+        assert_true(asprintf(&path, "%s/%s", test_tmpdir, file) > 0);
         assert_int_equal(write_file_atomic(path, text, strlen(text), 0644, (uid_t) -1, (gid_t) -1), 0);
         return path;
 }
@@ -92,7 +81,7 @@ static void test_config_defaults_and_agent_conf(void **state) {
         _cleanup_(cert_config_unrefp) CertConfig *c = NULL;
         _cleanup_free_ char *err = NULL, *missing = NULL, *agent_path = NULL;
 
-        assert_true(asprintf(&missing, "%s/absent.conf", tmpdir) > 0);
+        assert_true(asprintf(&missing, "%s/absent.conf", test_tmpdir) > 0);
         assert_int_equal(agent_config_load(missing, &a, &err), 0);
         assert_string_equal(a->state_directory, "/var/lib/certfleet/agent");
         a = agent_config_free(a);
@@ -158,7 +147,7 @@ static void test_secret_from_credentials_directory(void **state) {
         _cleanup_free_ char *creds = NULL, *abs = NULL;
         SecretBuf s = {};
 
-        assert_true(asprintf(&creds, "%s/creds", tmpdir) > 0);
+        assert_true(asprintf(&creds, "%s/creds", test_tmpdir) > 0);
         assert_int_equal(mkdir_p(creds, 0700), 0);
         free(write_conf("creds/eab", "aGVsbG8td29ybGQ\n"));   /* base64url("hello-world") */
 
@@ -177,7 +166,7 @@ static void test_secret_from_credentials_directory(void **state) {
 
         /* An absolute path works without the directory. */
         unsetenv("CREDENTIALS_DIRECTORY");
-        assert_true(asprintf(&abs, "%s/creds/eab", tmpdir) > 0);
+        assert_true(asprintf(&abs, "%s/creds/eab", test_tmpdir) > 0);
         assert_int_equal(agent_config_read_secret(abs, &s), 0);
         assert_memory_equal(s.data, "hello-world", 11);
         secret_buf_done(&s);
@@ -205,5 +194,5 @@ int main(void) {
                 cmocka_unit_test(test_secret_from_credentials_directory),
                 cmocka_unit_test(test_challenge_names),
         };
-        return cmocka_run_group_tests(tests, setup, teardown);
+        return cmocka_run_group_tests(tests, test_tmpdir_setup, test_tmpdir_teardown);
 }

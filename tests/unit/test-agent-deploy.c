@@ -24,8 +24,7 @@
 #include "agent/agent-deploy.h"
 #include "shared/fileio.h"
 #include "shared/strv.h"
-
-static char tmpdir[] = "/tmp/certfleet-test-agent-deploy-XXXXXX";
+#include "tests/unit/test-util.h"
 
 #define CERT "-----BEGIN CERTIFICATE-----\nY2VydA==\n-----END CERTIFICATE-----\n"
 #define CHAIN "-----BEGIN CERTIFICATE-----\nY2hhaW4=\n-----END CERTIFICATE-----\n"
@@ -33,18 +32,12 @@ static char tmpdir[] = "/tmp/certfleet-test-agent-deploy-XXXXXX";
 
 static int setup(void **state) {
         umask(077);   /* modes must be explicit, not inherited from a friendly umask */
-        return mkdtemp(tmpdir) ? 0 : -1;
-}
-
-static int teardown(void **state) {
-        char cmd[256];
-        snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmpdir);
-        return system(cmd) == 0 ? 0 : -1;
+        return test_tmpdir_setup(state);
 }
 
 static char *path_in(const char *sub, const char *file) {
         char *p;
-        assert_true(asprintf(&p, "%s/%s/%s", tmpdir, sub, file) > 0);
+        assert_true(asprintf(&p, "%s/%s/%s", test_tmpdir, sub, file) > 0);
         return p;
 }
 
@@ -60,7 +53,7 @@ static CertConfig *new_config(const char *sub) {
         c->deploy_chain = path_in(sub, "chain.pem");
         c->deploy_fullchain = path_in(sub, "fullchain.pem");
         c->deploy_key = path_in(sub, "key.pem");
-        assert_true(asprintf(&dir, "%s/%s", tmpdir, sub) > 0);
+        assert_true(asprintf(&dir, "%s/%s", test_tmpdir, sub) > 0);
         assert_int_equal(mkdir_p(dir, 0755), 0);
         free(dir);
         return c;
@@ -85,7 +78,7 @@ static size_t count_staged(const char *sub) {
         struct dirent *de;
         size_t n = 0;
 
-        assert_true(asprintf(&dir, "%s/%s", tmpdir, sub) > 0);
+        assert_true(asprintf(&dir, "%s/%s", test_tmpdir, sub) > 0);
         d = opendir(dir);
         assert_non_null(d);
         while ((de = readdir(d)))
@@ -239,7 +232,7 @@ static void test_deploy_reload_without_bus_fails_cleanly(void **state) {
         _cleanup_free_ char *err = NULL;
         _cleanup_free_ char *address = NULL;
 
-        assert_true(asprintf(&address, "unix:path=%s/no-bus", tmpdir) > 0);
+        assert_true(asprintf(&address, "unix:path=%s/no-bus", test_tmpdir) > 0);
         assert_int_equal(setenv("DBUS_SYSTEM_BUS_ADDRESS", address, 1), 0);
         assert_int_equal(agent_deploy_reload_units(NULL, &err), 0);   /* nothing to reload: no bus needed */
         assert_int_equal(strv_extend(&units, "nginx.service"), 0);
@@ -312,7 +305,7 @@ static void test_deploy_reload_units_calls_systemd_manager(void **state) {
                 skip();
                 return;
         }
-        assert_true(asprintf(&sock, "%s/system_bus_socket", tmpdir) > 0);
+        assert_true(asprintf(&sock, "%s/system_bus_socket", test_tmpdir) > 0);
         assert_true(asprintf(&address, "--address=unix:path=%s", sock) > 0);
         daemon = fork();
         assert_true(daemon >= 0);
@@ -365,5 +358,5 @@ int main(void) {
                 cmocka_unit_test(test_deploy_reload_without_bus_fails_cleanly),
                 cmocka_unit_test(test_deploy_reload_units_calls_systemd_manager),
         };
-        return cmocka_run_group_tests(tests, setup, teardown);
+        return cmocka_run_group_tests(tests, setup, test_tmpdir_teardown);
 }

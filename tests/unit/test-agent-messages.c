@@ -25,6 +25,7 @@
 #include "shared/fileio.h"
 #include "shared/log.h"
 #include "shared/strv.h"
+#include "tests/unit/test-util.h"
 
 /* The journal MESSAGE_IDs of agent-messages.h, and the events the agent sends to the journal.
  *
@@ -297,18 +298,6 @@ static const JournalRecord *find_record(const JournalRecord *r, size_t n, const 
         return NULL;
 }
 
-static char tmpdir[] = "/tmp/certfleet-test-agent-messages-XXXXXX";
-
-static int setup(void **state) {
-        return mkdtemp(tmpdir) ? 0 : -1;
-}
-
-static int teardown(void **state) {
-        char cmd[256];
-        snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmpdir);
-        return system(cmd) == 0 ? 0 : -1;
-}
-
 /* A failing enrollment (the ACME server refuses connections) logs RENEWAL_STARTED and FAILED,
  * both as journal records with MESSAGE_ID, CERTIFICATE=NAME and PRIORITY. */
 static void test_job_events_reach_the_journal_with_message_id_and_certificate(void **state) {
@@ -335,12 +324,12 @@ static void test_job_events_reach_the_journal_with_message_id_and_certificate(vo
         assert_int_equal(bind(closed_port, (struct sockaddr *) &sin, sizeof sin), 0);
         assert_int_equal(getsockname(closed_port, (struct sockaddr *) &sin, &slen), 0);
 
-        assert_true(asprintf(&conf, "%s/web-1.conf", tmpdir) > 0);
+        assert_true(asprintf(&conf, "%s/web-1.conf", test_tmpdir) > 0);
         assert_true(asprintf(&text, "[Certificate]\nServer=http://127.0.0.1:%u/dir\nNames=web.example.test\n"
                              "[ACME]\nChallenge=dns-01\nDNSHook=/bin/false\n", ntohs(sin.sin_port)) > 0);
         assert_int_equal(write_file_atomic(conf, text, strlen(text), 0644, (uid_t) -1, (gid_t) -1), 0);
         assert_int_equal(cert_config_load(conf, NULL, &config, &error), 0);
-        assert_true(asprintf(&state_dir, "%s/state", tmpdir) > 0);
+        assert_true(asprintf(&state_dir, "%s/state", test_tmpdir) > 0);
         agent_schedule_init(&schedule);
         assert_int_equal(agent_job_new(config, state_dir, &schedule, &job), 0);
 
@@ -382,5 +371,5 @@ int main(void) {
                 /* Last: it moves the process into its own mount namespace. */
                 cmocka_unit_test(test_job_events_reach_the_journal_with_message_id_and_certificate),
         };
-        return cmocka_run_group_tests(tests, setup, teardown);
+        return cmocka_run_group_tests(tests, test_tmpdir_setup, test_tmpdir_teardown);
 }

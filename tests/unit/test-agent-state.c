@@ -22,18 +22,7 @@
 #include "shared/fileio.h"
 #include "shared/key.h"
 #include "shared/pem.h"
-
-static char tmpdir[] = "/tmp/certfleet-test-agent-state-XXXXXX";
-
-static int setup(void **state) {
-        return mkdtemp(tmpdir) ? 0 : -1;
-}
-
-static int teardown(void **state) {
-        char cmd[256];
-        snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmpdir);
-        return system(cmd) == 0 ? 0 : -1;
-}
+#include "tests/unit/test-util.h"
 
 /* A self-signed certificate with the given serial for key, as PEM. */
 static char *make_cert(EVP_PKEY *key, long serial) {
@@ -62,7 +51,7 @@ static char *key_pem(EVP_PKEY *key) {
 
 static void test_load_live_without_commit_is_enoent(void **state) {
         AgentLive live = {};
-        assert_int_equal(agent_state_load_live(tmpdir, "nothing", &live), -ENOENT);
+        assert_int_equal(agent_state_load_live(test_tmpdir, "nothing", &live), -ENOENT);
 }
 
 static void test_commit_then_load_round_trips(void **state) {
@@ -75,26 +64,26 @@ static void test_commit_then_load_round_trips(void **state) {
         assert_int_equal(key_generate(KEY_EC_P256, &key), 0);
         cert = make_cert(key, 0x1234);
         kpem = key_pem(key);
-        assert_int_equal(agent_state_commit(tmpdir, "web", cert, "CHAIN\n", kpem), 0);
+        assert_int_equal(agent_state_commit(test_tmpdir, "web", cert, "CHAIN\n", kpem), 0);
 
-        assert_int_equal(agent_state_load_live(tmpdir, "web", &live), 0);
+        assert_int_equal(agent_state_load_live(test_tmpdir, "web", &live), 0);
         assert_string_equal(live.cert_pem, cert);
         assert_string_equal(live.chain_pem, "CHAIN\n");
         assert_string_equal(live.key_pem, kpem);
         assert_true(key_public_equal(live.key, key));
         agent_live_done(&live);
 
-        assert_true(asprintf(&link, "%s/web/live", tmpdir) > 0);
+        assert_true(asprintf(&link, "%s/web/live", test_tmpdir) > 0);
         assert_true(readlink(link, target, sizeof target - 1) > 0);
         assert_string_equal(target, "gen-1234");
-        assert_true(asprintf(&keypath, "%s/web/live/key.pem", tmpdir) > 0);
+        assert_true(asprintf(&keypath, "%s/web/live/key.pem", test_tmpdir) > 0);
         assert_int_equal(stat(keypath, &st), 0);
         assert_int_equal(st.st_mode & 0777, 0600);
 }
 
 static bool gen_exists(const char *name, const char *gen) {
         _cleanup_free_ char *p = NULL;
-        assert_true(asprintf(&p, "%s/%s/%s", tmpdir, name, gen) > 0);
+        assert_true(asprintf(&p, "%s/%s/%s", test_tmpdir, name, gen) > 0);
         return access(p, F_OK) == 0;
 }
 
@@ -109,16 +98,16 @@ static void test_commit_keeps_previous_generation_only(void **state) {
         c1 = make_cert(k1, 0xa1), c2 = make_cert(k2, 0xa2), c3 = make_cert(k3, 0xa3);
         p1 = key_pem(k1), p2 = key_pem(k2), p3 = key_pem(k3);
 
-        assert_int_equal(agent_state_commit(tmpdir, "gc", c1, "", p1), 0);
-        assert_int_equal(agent_state_commit(tmpdir, "gc", c2, "", p2), 0);
+        assert_int_equal(agent_state_commit(test_tmpdir, "gc", c1, "", p1), 0);
+        assert_int_equal(agent_state_commit(test_tmpdir, "gc", c2, "", p2), 0);
         assert_true(gen_exists("gc", "gen-a1"));
         assert_true(gen_exists("gc", "gen-a2"));
-        assert_int_equal(agent_state_commit(tmpdir, "gc", c3, "", p3), 0);
+        assert_int_equal(agent_state_commit(test_tmpdir, "gc", c3, "", p3), 0);
         assert_false(gen_exists("gc", "gen-a1"));
         assert_true(gen_exists("gc", "gen-a2"));
         assert_true(gen_exists("gc", "gen-a3"));
 
-        assert_int_equal(agent_state_load_live(tmpdir, "gc", &live), 0);
+        assert_int_equal(agent_state_load_live(test_tmpdir, "gc", &live), 0);
         assert_true(key_public_equal(live.key, k3));
         agent_live_done(&live);
 }
@@ -137,7 +126,7 @@ static void test_commit_killed_at_any_moment_leaves_a_valid_live_pair(void **sta
         assert_int_equal(key_generate(KEY_EC_P256, &k0), 0);
         c0 = make_cert(k0, previous);
         p0 = key_pem(k0);
-        assert_int_equal(agent_state_commit(tmpdir, "crash", c0, "", p0), 0);
+        assert_int_equal(agent_state_commit(test_tmpdir, "crash", c0, "", p0), 0);
         for (int i = 0; i < CRASH_ROUNDS; i++) {
                 assert_int_equal(key_generate(KEY_EC_P256, &keys[i]), 0);
                 certs[i] = make_cert(keys[i], 0x501 + i);
@@ -155,7 +144,7 @@ static void test_commit_killed_at_any_moment_leaves_a_valid_live_pair(void **sta
                 pid = fork();
                 assert_true(pid >= 0);
                 if (pid == 0)
-                        _exit(agent_state_commit(tmpdir, "crash", certs[i], "", pems[i]) < 0 ? 1 : 0);
+                        _exit(agent_state_commit(test_tmpdir, "crash", certs[i], "", pems[i]) < 0 ? 1 : 0);
                 /* Spread the kill over the whole commit (several fsyncs, a few milliseconds). */
                 (void) usleep((useconds_t) (rand() % 8000));
                 (void) kill(pid, SIGKILL);
@@ -167,7 +156,7 @@ static void test_commit_killed_at_any_moment_leaves_a_valid_live_pair(void **sta
                         completed++;
                 }
 
-                assert_int_equal(agent_state_load_live(tmpdir, "crash", &live), 0);
+                assert_int_equal(agent_state_load_live(test_tmpdir, "crash", &live), 0);
                 assert_int_equal(cert_serial_hex(live.cert, &serial), 0);
                 got = strtol(serial, NULL, 16);
                 assert_true(got == previous || got == 0x501 + i);
@@ -179,7 +168,7 @@ static void test_commit_killed_at_any_moment_leaves_a_valid_live_pair(void **sta
                 if (got != 0x501 + i) {
                         /* The next round replaces the survivor; keep the key bookkeeping simple by
                          * completing this round's commit now, as the restarted agent would. */
-                        assert_int_equal(agent_state_commit(tmpdir, "crash", certs[i], "", pems[i]), 0);
+                        assert_int_equal(agent_state_commit(test_tmpdir, "crash", certs[i], "", pems[i]), 0);
                         previous = 0x501 + i;
                 }
         }
@@ -203,11 +192,11 @@ static void test_load_live_rejects_mismatched_key(void **state) {
         c1 = make_cert(k1, 0xb1);
         p1 = key_pem(k1);
         p2 = key_pem(k2);
-        assert_int_equal(agent_state_commit(tmpdir, "mismatch", c1, "", p1), 0);
+        assert_int_equal(agent_state_commit(test_tmpdir, "mismatch", c1, "", p1), 0);
         /* Someone replaced the key behind our back. */
-        assert_true(asprintf(&keypath, "%s/mismatch/live/key.pem", tmpdir) > 0);
+        assert_true(asprintf(&keypath, "%s/mismatch/live/key.pem", test_tmpdir) > 0);
         assert_int_equal(write_file_atomic(keypath, p2, strlen(p2), 0600, (uid_t) -1, (gid_t) -1), 0);
-        assert_int_equal(agent_state_load_live(tmpdir, "mismatch", &live), -EBADMSG);
+        assert_int_equal(agent_state_load_live(test_tmpdir, "mismatch", &live), -EBADMSG);
 }
 
 static void test_schedule_round_trips(void **state) {
@@ -231,8 +220,8 @@ static void test_schedule_round_trips(void **state) {
         s.force = true;
         s.deployed_serial = strdup("abcc");
 
-        assert_int_equal(agent_state_save_schedule(tmpdir, "sched", &s), 0);
-        assert_int_equal(agent_state_load_schedule(tmpdir, "sched", &t), 0);
+        assert_int_equal(agent_state_save_schedule(test_tmpdir, "sched", &s), 0);
+        assert_int_equal(agent_state_load_schedule(test_tmpdir, "sched", &t), 0);
         assert_string_equal(t.serial, s.serial);
         assert_true(t.ari);
         assert_int_equal(t.window_start, s.window_start);
@@ -257,16 +246,16 @@ static void test_schedule_missing_is_empty_and_corrupt_is_error(void **state) {
         _cleanup_free_ char *path = NULL;
         AgentSchedule s;
 
-        assert_int_equal(agent_state_load_schedule(tmpdir, "none", &s), 0);
+        assert_int_equal(agent_state_load_schedule(test_tmpdir, "none", &s), 0);
         assert_null(s.serial);
         assert_int_equal(s.next_renewal, CF_TIME_INVALID);
         assert_false(s.renew_requested);
         agent_schedule_done(&s);
 
-        assert_int_equal(agent_state_ensure_dir(tmpdir, "corrupt"), 0);
-        assert_true(asprintf(&path, "%s/corrupt/schedule.json", tmpdir) > 0);
+        assert_int_equal(agent_state_ensure_dir(test_tmpdir, "corrupt"), 0);
+        assert_true(asprintf(&path, "%s/corrupt/schedule.json", test_tmpdir) > 0);
         assert_int_equal(write_file_atomic(path, "{\"serial\":", 10, 0644, (uid_t) -1, (gid_t) -1), 0);
-        assert_true(agent_state_load_schedule(tmpdir, "corrupt", &s) < 0);
+        assert_true(agent_state_load_schedule(test_tmpdir, "corrupt", &s) < 0);
 }
 
 static void test_account_is_bound_to_its_directory(void **state) {
@@ -274,21 +263,21 @@ static void test_account_is_bound_to_its_directory(void **state) {
         _cleanup_free_ char *url = NULL, *url2 = NULL;
         const char *dir = "https://ca.test/directory";
 
-        assert_int_equal(agent_state_load_account(tmpdir, dir, &loaded, &url), -ENOENT);
+        assert_int_equal(agent_state_load_account(test_tmpdir, dir, &loaded, &url), -ENOENT);
         assert_int_equal(key_generate(KEY_EC_P256, &key), 0);
-        assert_int_equal(agent_state_save_account_key(tmpdir, dir, key), 0);
-        assert_int_equal(agent_state_load_account(tmpdir, dir, &loaded, &url), 0);
+        assert_int_equal(agent_state_save_account_key(test_tmpdir, dir, key), 0);
+        assert_int_equal(agent_state_load_account(test_tmpdir, dir, &loaded, &url), 0);
         assert_true(key_public_equal(loaded, key));
         assert_null(url);   /* key saved, registration not finished */
 
-        assert_int_equal(agent_state_save_account_url(tmpdir, dir, "https://ca.test/acct/7"), 0);
+        assert_int_equal(agent_state_save_account_url(test_tmpdir, dir, "https://ca.test/acct/7"), 0);
         EVP_PKEY_free(loaded);
         loaded = NULL;
-        assert_int_equal(agent_state_load_account(tmpdir, dir, &loaded, &url), 0);
+        assert_int_equal(agent_state_load_account(test_tmpdir, dir, &loaded, &url), 0);
         assert_string_equal(url, "https://ca.test/acct/7");
 
         /* Another directory has its own account. */
-        assert_int_equal(agent_state_load_account(tmpdir, "https://other.test/dir", &other, &url2), -ENOENT);
+        assert_int_equal(agent_state_load_account(test_tmpdir, "https://other.test/dir", &other, &url2), -ENOENT);
 }
 
 int main(void) {
@@ -302,5 +291,5 @@ int main(void) {
                 cmocka_unit_test(test_schedule_missing_is_empty_and_corrupt_is_error),
                 cmocka_unit_test(test_account_is_bound_to_its_directory),
         };
-        return cmocka_run_group_tests(tests, setup, teardown);
+        return cmocka_run_group_tests(tests, test_tmpdir_setup, test_tmpdir_teardown);
 }

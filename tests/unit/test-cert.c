@@ -7,7 +7,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -24,58 +23,14 @@
 #include "shared/macro.h"
 #include "shared/pem.h"
 #include "shared/strv.h"
-
-static char tmpdir[] = "/tmp/test-cert-XXXXXX";
+#include "tests/unit/test-util.h"
 
 #define LEAF_SERIAL "0a1b2c3d4e5f60718293a4b5c6d7e8f9"
 #define LEAF_SERIAL_HEX "a1b2c3d4e5f60718293a4b5c6d7e8f9"   /* no leading zero */
 #define INTER_SERIAL "8badf00d"   /* high bit set: DER adds a 0x00 */
 
-static char *path_in_tmp(const char *name) {
-        char *p;
-
-        assert_true(asprintf(&p, "%s/%s", tmpdir, name) > 0);
-        return p;
-}
-
-/* Runs a shell command in tmpdir, returns its exit status (-1 if it did not exit normally). */
-_printf_(1, 2) static int run(const char *fmt, ...) {
-        _cleanup_free_ char *cmd = NULL, *full = NULL;
-        va_list ap;
-        int r, status;
-
-        va_start(ap, fmt);
-        r = vasprintf(&cmd, fmt, ap);
-        va_end(ap);
-        assert_true(r > 0);
-        assert_true(asprintf(&full, "cd '%s' && %s", tmpdir, cmd) > 0);
-
-        status = system(full);
-        if (status < 0 || !WIFEXITED(status))
-                return -1;
-        return WEXITSTATUS(status);
-}
-
-static char *slurp(const char *name) {
-        _cleanup_free_ char *path = path_in_tmp(name);
-        char *buf = NULL;
-
-        assert_int_equal(read_full_file(path, PEM_INPUT_MAX, &buf, NULL), 0);
-        return buf;
-}
-
-static void spill(const char *name, const char *text) {
-        _cleanup_free_ char *path = path_in_tmp(name);
-        FILE *f;
-
-        f = fopen(path, "we");
-        assert_non_null(f);
-        assert_true(fputs(text, f) >= 0);
-        assert_int_equal(fclose(f), 0);
-}
-
 static X509 *load(const char *name) {
-        _cleanup_free_ char *path = path_in_tmp(name);
+        _cleanup_free_ char *path = test_path(name);
         X509 *cert = NULL;
 
         assert_int_equal(cert_load_file(path, &cert), 0);
@@ -86,58 +41,53 @@ static X509 *load(const char *name) {
 static char *openssl_field(const char *cmd, const char *prefix) {
         _cleanup_free_ char *out = NULL;
 
-        assert_int_equal(run("%s > field.txt", cmd), 0);
-        out = slurp("field.txt");
+        assert_int_equal(test_run("%s > field.txt", cmd), 0);
+        out = test_read_file("field.txt", NULL);
         assert_true(strncmp(out, prefix, strlen(prefix)) == 0);
         out[strcspn(out, "\n")] = '\0';
         return strdup(out + strlen(prefix));
 }
 
 static int setup(void **state) {
-        assert_non_null(mkdtemp(tmpdir));
+        assert_int_equal(test_tmpdir_setup(state), 0);
 
-        spill("ca.ext",
-              "[v3_inter]\n"
-              "basicConstraints = critical,CA:TRUE,pathlen:0\n"
-              "keyUsage = critical,keyCertSign,cRLSign\n"
-              "subjectKeyIdentifier = hash\n"
-              "authorityKeyIdentifier = keyid:always\n"
-              "[v3_leaf]\n"
-              "basicConstraints = CA:FALSE\n"
-              "keyUsage = critical,digitalSignature,keyEncipherment\n"
-              "extendedKeyUsage = serverAuth,clientAuth,1.2.3.4.5\n"
-              "subjectAltName = DNS:Leaf.Example,IP:192.0.2.1,DNS:www.leaf.example,IP:2001:db8::1,"
-              "email:admin@leaf.example,URI:https://leaf.example/\n"
-              "subjectKeyIdentifier = hash\n"
-              "authorityKeyIdentifier = keyid:always\n");
+        test_write_text("ca.ext",
+                        "[v3_inter]\n"
+                        "basicConstraints = critical,CA:TRUE,pathlen:0\n"
+                        "keyUsage = critical,keyCertSign,cRLSign\n"
+                        "subjectKeyIdentifier = hash\n"
+                        "authorityKeyIdentifier = keyid:always\n"
+                        "[v3_leaf]\n"
+                        "basicConstraints = CA:FALSE\n"
+                        "keyUsage = critical,digitalSignature,keyEncipherment\n"
+                        "extendedKeyUsage = serverAuth,clientAuth,1.2.3.4.5\n"
+                        "subjectAltName = DNS:Leaf.Example,IP:192.0.2.1,DNS:www.leaf.example,IP:2001:db8::1,"
+                        "email:admin@leaf.example,URI:https://leaf.example/\n"
+                        "subjectKeyIdentifier = hash\n"
+                        "authorityKeyIdentifier = keyid:always\n");
 
         /* Root: EC P-384, self-signed, no keyUsage extension. */
-        assert_int_equal(run("openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-384 -nodes "
-                             "-keyout root.key -out root.pem -subj '/O=Test/CN=Test Root' -days 3650 "
-                             "-set_serial 0x01 2>/dev/null"), 0);
+        assert_int_equal(test_run("openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-384 -nodes "
+                                  "-keyout root.key -out root.pem -subj '/O=Test/CN=Test Root' -days 3650 "
+                                  "-set_serial 0x01 2>/dev/null"), 0);
         /* Intermediate: RSA 2048. */
-        assert_int_equal(run("openssl req -new -newkey rsa:2048 -nodes -keyout inter.key "
-                             "-subj '/O=Test/CN=Test Intermediate' -out inter.csr 2>/dev/null && "
-                             "openssl x509 -req -in inter.csr -CA root.pem -CAkey root.key "
-                             "-set_serial 0x" INTER_SERIAL " -days 1825 -extfile ca.ext -extensions v3_inter "
-                             "-out inter.pem 2>/dev/null"), 0);
+        assert_int_equal(test_run("openssl req -new -newkey rsa:2048 -nodes -keyout inter.key "
+                                  "-subj '/O=Test/CN=Test Intermediate' -out inter.csr 2>/dev/null && "
+                                  "openssl x509 -req -in inter.csr -CA root.pem -CAkey root.key "
+                                  "-set_serial 0x" INTER_SERIAL " -days 1825 -extfile ca.ext -extensions v3_inter "
+                                  "-out inter.pem 2>/dev/null"), 0);
         /* Leaf: EC P-256. */
-        assert_int_equal(run("openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes "
-                             "-keyout leaf.key -subj '/O=Test/CN=Leaf.Example' -out leaf.csr 2>/dev/null && "
-                             "openssl x509 -req -in leaf.csr -CA inter.pem -CAkey inter.key "
-                             "-set_serial 0x" LEAF_SERIAL " -days 90 -extfile ca.ext -extensions v3_leaf "
-                             "-out leaf.pem 2>/dev/null"), 0);
+        assert_int_equal(test_run("openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes "
+                                  "-keyout leaf.key -subj '/O=Test/CN=Leaf.Example' -out leaf.csr 2>/dev/null && "
+                                  "openssl x509 -req -in leaf.csr -CA inter.pem -CAkey inter.key "
+                                  "-set_serial 0x" LEAF_SERIAL " -days 90 -extfile ca.ext -extensions v3_leaf "
+                                  "-out leaf.pem 2>/dev/null"), 0);
         /* Same name as the intermediate, different key. */
-        assert_int_equal(run("openssl req -x509 -newkey rsa:2048 -nodes -keyout fake.key -out fake.pem "
-                             "-subj '/O=Test/CN=Test Intermediate' -days 10 2>/dev/null"), 0);
+        assert_int_equal(test_run("openssl req -x509 -newkey rsa:2048 -nodes -keyout fake.key -out fake.pem "
+                                  "-subj '/O=Test/CN=Test Intermediate' -days 10 2>/dev/null"), 0);
         /* Serial zero. */
-        assert_int_equal(run("openssl req -x509 -newkey ed25519 -nodes -keyout zero.key -out zero.pem "
-                             "-subj /CN=zero -days 1 -set_serial 0 2>/dev/null"), 0);
-        return 0;
-}
-
-static int teardown(void **state) {
-        assert_int_equal(run("cd / && rm -rf '%s'", tmpdir), 0);
+        assert_int_equal(test_run("openssl req -x509 -newkey ed25519 -nodes -keyout zero.key -out zero.pem "
+                                  "-subj /CN=zero -days 1 -set_serial 0 2>/dev/null"), 0);
         return 0;
 }
 
@@ -351,11 +301,12 @@ static void test_chain_check_order(void **state) {
 }
 
 static void test_chain_check_order_from_pem_file(void **state) {
-        _cleanup_free_ char *good = path_in_tmp("fullchain.pem"), *reversed = path_in_tmp("reversed.pem");
+        _cleanup_free_ char *good = test_path("fullchain.pem"), *reversed = test_path("reversed.pem");
         _cleanup_(sk_X509_pop_freep) STACK_OF(X509) *chain = NULL, *wrong = NULL;
         size_t bad = SIZE_MAX;
 
-        assert_int_equal(run("cat leaf.pem inter.pem > fullchain.pem && cat inter.pem leaf.pem > reversed.pem"), 0);
+        assert_int_equal(test_run("cat leaf.pem inter.pem > fullchain.pem && "
+                                  "cat inter.pem leaf.pem > reversed.pem"), 0);
         assert_int_equal(chain_load_file(good, &chain), 0);
         assert_int_equal(sk_X509_num(chain), 2);
         assert_int_equal(chain_check_order(chain, &bad), 0);
@@ -395,5 +346,5 @@ int main(void) {
                 cmocka_unit_test(test_cert_inspect_rejects_broken_extension),
         };
 
-        return cmocka_run_group_tests(tests, setup, teardown);
+        return cmocka_run_group_tests(tests, setup, test_tmpdir_teardown);
 }

@@ -15,6 +15,7 @@
 #include "shared/conf.h"
 #include "shared/macro.h"
 #include "shared/strv.h"
+#include "tests/unit/test-util.h"
 
 typedef struct TestConfig {
         char *name;
@@ -465,50 +466,22 @@ static void test_conf_string_size_limit(void **state) {
 
 /* Drop-ins, in a temporary directory. */
 
-static char tmpdir[64];
-
-static void write_file(const char *name, const char *content, size_t size) {
-        char path[256];
-        int fd;
-
-        snprintf(path, sizeof path, "%s/%s", tmpdir, name);
-        fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-        assert_true(fd >= 0);
-        assert_int_equal(write(fd, content, size), (ssize_t) size);
-        close(fd);
-}
-
-static void write_text(const char *name, const char *content) {
-        write_file(name, content, strlen(content));
-}
-
-static int setup_tmpdir(void **state) {
-        snprintf(tmpdir, sizeof tmpdir, "/tmp/test-conf-XXXXXX");
-        return mkdtemp(tmpdir) ? 0 : -1;
-}
-
-static int teardown_tmpdir(void **state) {
-        char cmd[128];
-        snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmpdir);
-        return system(cmd) == 0 ? 0 : -1;
-}
-
 static void test_conf_dropins_override_in_lexical_order(void **state) {
         _cleanup_(test_config_done) TestConfig c = {};
         _cleanup_(conf_error_done) ConfError e = {};
         char path[256];
 
-        write_text("main.conf", "[Certificate]\nName=main\nCount=1\nNames=m\n[Deploy]\nOwner=root\n");
-        snprintf(path, sizeof path, "%s/main.conf.d", tmpdir);
+        test_write_text("main.conf", "[Certificate]\nName=main\nCount=1\nNames=m\n[Deploy]\nOwner=root\n");
+        snprintf(path, sizeof path, "%s/main.conf.d", test_tmpdir);
         assert_int_equal(mkdir(path, 0755), 0);
         /* Written out of order: the loader must sort. */
-        write_text("main.conf.d/20-b.conf", "[Certificate]\nName=twenty\nNames=b\n");
-        write_text("main.conf.d/10-a.conf", "[Certificate]\nName=ten\nCount=10\nNames=a\n");
-        write_text("main.conf.d/9-c.conf", "[Certificate]\nCount=9\n");    /* '9' sorts after '2' */
-        write_text("main.conf.d/30-x.conf.disabled", "[Certificate]\nName=ignored\n");
-        write_text("main.conf.d/README", "not a config file\n");
+        test_write_text("main.conf.d/20-b.conf", "[Certificate]\nName=twenty\nNames=b\n");
+        test_write_text("main.conf.d/10-a.conf", "[Certificate]\nName=ten\nCount=10\nNames=a\n");
+        test_write_text("main.conf.d/9-c.conf", "[Certificate]\nCount=9\n");    /* '9' sorts after '2' */
+        test_write_text("main.conf.d/30-x.conf.disabled", "[Certificate]\nName=ignored\n");
+        test_write_text("main.conf.d/README", "not a config file\n");
 
-        snprintf(path, sizeof path, "%s/main.conf", tmpdir);
+        snprintf(path, sizeof path, "%s/main.conf", test_tmpdir);
         assert_int_equal(conf_load(path, test_table, &c, NULL, NULL, &e), 0);
         assert_null(e.message);
         assert_string_equal(c.name, "twenty");
@@ -525,14 +498,14 @@ static void test_conf_dropin_error_names_dropin_file(void **state) {
         _cleanup_(conf_error_done) ConfError e = {};
         char path[256], expect[512];
 
-        snprintf(path, sizeof path, "%s/err.conf.d", tmpdir);
+        snprintf(path, sizeof path, "%s/err.conf.d", test_tmpdir);
         assert_int_equal(mkdir(path, 0755), 0);
-        write_text("err.conf", "[Certificate]\nName=main\n");
-        write_text("err.conf.d/50-bad.conf", "[Certificate]\n\n\nFoo=1\n");
+        test_write_text("err.conf", "[Certificate]\nName=main\n");
+        test_write_text("err.conf.d/50-bad.conf", "[Certificate]\n\n\nFoo=1\n");
 
-        snprintf(path, sizeof path, "%s/err.conf", tmpdir);
+        snprintf(path, sizeof path, "%s/err.conf", test_tmpdir);
         assert_int_equal(conf_load(path, test_table, &c, NULL, NULL, &e), -EINVAL);
-        snprintf(expect, sizeof expect, "%s/err.conf.d/50-bad.conf:4: Unknown key 'Foo' in section [Certificate]", tmpdir);
+        snprintf(expect, sizeof expect, "%s/err.conf.d/50-bad.conf:4: Unknown key 'Foo' in section [Certificate]", test_tmpdir);
         assert_string_equal(e.message, expect);
 }
 
@@ -541,14 +514,14 @@ static void test_conf_missing_main_file(void **state) {
         _cleanup_(conf_error_done) ConfError e = {};
         char path[256];
 
-        snprintf(path, sizeof path, "%s/absent.conf", tmpdir);
+        snprintf(path, sizeof path, "%s/absent.conf", test_tmpdir);
         assert_int_equal(conf_load(path, test_table, &c, NULL, NULL, &e), -ENOENT);
 
         /* Drop-ins alone are enough. */
-        snprintf(path, sizeof path, "%s/only-dropins.conf.d", tmpdir);
+        snprintf(path, sizeof path, "%s/only-dropins.conf.d", test_tmpdir);
         assert_int_equal(mkdir(path, 0755), 0);
-        write_text("only-dropins.conf.d/a.conf", "[Certificate]\nName=dropin\n");
-        snprintf(path, sizeof path, "%s/only-dropins.conf", tmpdir);
+        test_write_text("only-dropins.conf.d/a.conf", "[Certificate]\nName=dropin\n");
+        snprintf(path, sizeof path, "%s/only-dropins.conf", test_tmpdir);
         assert_int_equal(conf_load(path, test_table, &c, NULL, NULL, &e), 0);
         assert_string_equal(c.name, "dropin");
 }
@@ -561,12 +534,12 @@ static void test_conf_file_size_limit(void **state) {
 
         assert_non_null(big);
         memset(big, '\n', CONF_FILE_MAX + 1);
-        write_file("big.conf", big, CONF_FILE_MAX + 1);
-        snprintf(path, sizeof path, "%s/big.conf", tmpdir);
+        test_write_file("big.conf", big, CONF_FILE_MAX + 1);
+        snprintf(path, sizeof path, "%s/big.conf", test_tmpdir);
         assert_int_equal(conf_load(path, test_table, &c, NULL, NULL, &e), -EFBIG);
         assert_non_null(e.message);
 
-        write_file("big.conf", big, CONF_FILE_MAX);
+        test_write_file("big.conf", big, CONF_FILE_MAX);
         assert_int_equal(conf_load(path, test_table, &c, NULL, NULL, NULL), 0);
 }
 
@@ -575,17 +548,17 @@ static void test_conf_too_many_dropins(void **state) {
         _cleanup_(conf_error_done) ConfError e = {};
         char path[256];
 
-        snprintf(path, sizeof path, "%s/many.conf.d", tmpdir);
+        snprintf(path, sizeof path, "%s/many.conf.d", test_tmpdir);
         assert_int_equal(mkdir(path, 0755), 0);
         for (unsigned i = 0; i < CONF_DROPINS_MAX; i++) {
                 snprintf(path, sizeof path, "many.conf.d/%04u.conf", i);
-                write_text(path, "[Certificate]\nCount=1\n");
+                test_write_text(path, "[Certificate]\nCount=1\n");
         }
-        snprintf(path, sizeof path, "%s/many.conf", tmpdir);
+        snprintf(path, sizeof path, "%s/many.conf", test_tmpdir);
         assert_int_equal(conf_load(path, test_table, &c, NULL, NULL, &e), 0);
         assert_int_equal(c.count, 1);
 
-        write_text("many.conf.d/zzzz.conf", "[Certificate]\nCount=2\n");
+        test_write_text("many.conf.d/zzzz.conf", "[Certificate]\nCount=2\n");
         assert_int_equal(conf_load(path, test_table, &c, NULL, NULL, &e), -E2BIG);
         assert_non_null(e.message);
         assert_int_equal(c.count, 1);
@@ -618,5 +591,5 @@ int main(void) {
                 cmocka_unit_test(test_conf_file_size_limit),
                 cmocka_unit_test(test_conf_too_many_dropins),
         };
-        return cmocka_run_group_tests(tests, setup_tmpdir, teardown_tmpdir);
+        return cmocka_run_group_tests(tests, test_tmpdir_setup, test_tmpdir_teardown);
 }

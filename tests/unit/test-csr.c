@@ -6,7 +6,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -20,78 +19,21 @@
 #include "shared/macro.h"
 #include "shared/pem.h"
 #include "shared/strv.h"
-
-static char tmpdir[] = "/tmp/test-csr-XXXXXX";
-
-static char *path_in_tmp(const char *name) {
-        char *p;
-
-        assert_true(asprintf(&p, "%s/%s", tmpdir, name) > 0);
-        return p;
-}
-
-/* Runs a shell command in tmpdir, returns its exit status (-1 if it did not exit normally). */
-_printf_(1, 2) static int run(const char *fmt, ...) {
-        _cleanup_free_ char *cmd = NULL, *full = NULL;
-        va_list ap;
-        int r, status;
-
-        va_start(ap, fmt);
-        r = vasprintf(&cmd, fmt, ap);
-        va_end(ap);
-        assert_true(r > 0);
-        assert_true(asprintf(&full, "cd '%s' && %s", tmpdir, cmd) > 0);
-
-        status = system(full);
-        if (status < 0 || !WIFEXITED(status))
-                return -1;
-        return WEXITSTATUS(status);
-}
-
-static char *slurp(const char *name, size_t *ret_size) {
-        _cleanup_free_ char *path = path_in_tmp(name);
-        char *buf = NULL;
-        size_t size = 0;
-
-        assert_int_equal(read_full_file(path, PEM_INPUT_MAX, &buf, &size), 0);
-        if (ret_size)
-                *ret_size = size;
-        return buf;
-}
-
-static void spill(const char *name, const char *text) {
-        _cleanup_free_ char *path = path_in_tmp(name);
-        FILE *f;
-
-        f = fopen(path, "we");
-        assert_non_null(f);
-        assert_int_equal(fputs(text, f) >= 0, 1);
-        assert_int_equal(fclose(f), 0);
-}
+#include "tests/unit/test-util.h"
 
 static void save_csr(X509_REQ *csr, const char *name) {
         _cleanup_free_ char *pem = NULL;
 
         assert_int_equal(pem_write_csr(csr, &pem), 0);
-        spill(name, pem);
+        test_write_text(name, pem);
 }
 
 static X509_REQ *load_csr(const char *name) {
-        _cleanup_free_ char *pem = slurp(name, NULL);
+        _cleanup_free_ char *pem = test_read_file(name, NULL);
         X509_REQ *csr = NULL;
 
         assert_int_equal(pem_read_csr(pem, strlen(pem), &csr), 0);
         return csr;
-}
-
-static int setup(void **state) {
-        assert_non_null(mkdtemp(tmpdir));
-        return 0;
-}
-
-static int teardown(void **state) {
-        assert_int_equal(run("cd / && rm -rf '%s'", tmpdir), 0);
-        return 0;
 }
 
 static void assert_strv(char **l, const char *const *expected, size_t n) {
@@ -123,11 +65,11 @@ static void check_build_for_key(EVP_PKEY *key, const char *sigalg, KeyAlgorithm 
         assert_int_equal(csr_build(&req, &csr), 0);
         save_csr(csr, "built.csr");
 
-        assert_int_equal(run("openssl req -in built.csr -noout -verify 2>/dev/null"), 0);
-        assert_int_equal(run("openssl req -in built.csr -noout -text > built.txt"), 0);
-        assert_int_equal(run("openssl asn1parse -in built.csr > built.asn1"), 0);
-        text = slurp("built.txt", NULL);
-        asn1 = slurp("built.asn1", NULL);
+        assert_int_equal(test_run("openssl req -in built.csr -noout -verify 2>/dev/null"), 0);
+        assert_int_equal(test_run("openssl req -in built.csr -noout -text > built.txt"), 0);
+        assert_int_equal(test_run("openssl asn1parse -in built.csr > built.asn1"), 0);
+        text = test_read_file("built.txt", NULL);
+        asn1 = test_read_file("built.asn1", NULL);
 
         assert_non_null(strstr(text, "Subject: CN = a.example\n"));
         assert_non_null(strstr(text, "DNS:a.example, DNS:Www.A.Example, IP Address:10.0.0.1, "
@@ -190,9 +132,9 @@ static void test_csr_build_utf8_challenge_password(void **state) {
         assert_non_null(key);
         assert_int_equal(csr_build(&req, &csr), 0);
         save_csr(csr, "utf8.csr");
-        assert_int_equal(run("openssl req -in utf8.csr -noout -verify 2>/dev/null"), 0);
-        assert_int_equal(run("openssl asn1parse -in utf8.csr > utf8.asn1"), 0);
-        asn1 = slurp("utf8.asn1", NULL);
+        assert_int_equal(test_run("openssl req -in utf8.csr -noout -verify 2>/dev/null"), 0);
+        assert_int_equal(test_run("openssl asn1parse -in utf8.csr > utf8.asn1"), 0);
+        asn1 = test_read_file("utf8.asn1", NULL);
         assert_non_null(strstr(asn1, ":challengePassword"));
         assert_non_null(strstr(asn1, "UTF8STRING"));
         assert_null(strstr(asn1, "PRINTABLESTRING"));
@@ -216,9 +158,9 @@ static void test_csr_build_long_dns_name_is_not_cn(void **state) {
         assert_true(strlen(long_name) > 64);
         assert_int_equal(csr_build(&req, &csr), 0);
         save_csr(csr, "long.csr");
-        assert_int_equal(run("openssl req -in long.csr -noout -verify 2>/dev/null"), 0);
-        assert_int_equal(run("openssl req -in long.csr -noout -text > long.txt"), 0);
-        text = slurp("long.txt", NULL);
+        assert_int_equal(test_run("openssl req -in long.csr -noout -verify 2>/dev/null"), 0);
+        assert_int_equal(test_run("openssl req -in long.csr -noout -text > long.txt"), 0);
+        text = test_read_file("long.txt", NULL);
         /* Empty subject: RFC 5280 wants the SAN extension critical. */
         assert_non_null(strstr(text, "X509v3 Subject Alternative Name: critical"));
 
@@ -263,21 +205,21 @@ static void test_csr_inspect_openssl_generated(void **state) {
         _cleanup_free_ char *key_pem = NULL;
 
         /* The attribute needs a config section; the SANs come from -addext. */
-        spill("gen.cnf",
-              "[req]\n"
-              "prompt = no\n"
-              "distinguished_name = dn\n"
-              "attributes = attrs\n"
-              "[dn]\n"
-              "O = Example Org\n"
-              "CN = Host.Example\n"
-              "[attrs]\n"
-              "challengePassword = otp-1234\n");
-        assert_int_equal(run("openssl req -new -config gen.cnf -newkey ec -pkeyopt ec_paramgen_curve:P-384 "
-                             "-nodes -keyout gen.key -out gen.csr "
-                             "-addext 'subjectAltName=DNS:Host.Example,IP:192.0.2.7,DNS:www.host.example,"
-                             "IP:2001:db8::abcd,email:ops@host.example,URI:spiffe://host.example/svc' "
-                             "2>/dev/null"), 0);
+        test_write_text("gen.cnf",
+                        "[req]\n"
+                        "prompt = no\n"
+                        "distinguished_name = dn\n"
+                        "attributes = attrs\n"
+                        "[dn]\n"
+                        "O = Example Org\n"
+                        "CN = Host.Example\n"
+                        "[attrs]\n"
+                        "challengePassword = otp-1234\n");
+        assert_int_equal(test_run("openssl req -new -config gen.cnf -newkey ec -pkeyopt ec_paramgen_curve:P-384 "
+                                  "-nodes -keyout gen.key -out gen.csr "
+                                  "-addext 'subjectAltName=DNS:Host.Example,IP:192.0.2.7,DNS:www.host.example,"
+                                  "IP:2001:db8::abcd,email:ops@host.example,URI:spiffe://host.example/svc' "
+                                  "2>/dev/null"), 0);
 
         csr = load_csr("gen.csr");
         assert_int_equal(csr_inspect(csr, &info), 0);
@@ -293,7 +235,7 @@ static void test_csr_inspect_openssl_generated(void **state) {
         assert_int_equal(info->key.bits, 384);
         assert_string_equal(info->key.curve, "P-384");
 
-        key_pem = slurp("gen.key", NULL);
+        key_pem = test_read_file("gen.key", NULL);
         assert_int_equal(pem_read_private_key(key_pem, strlen(key_pem), &key), 0);
         assert_int_equal(EVP_PKEY_eq(info->public_key, key), 1);
 }
@@ -347,11 +289,11 @@ static void check_openssl_csr_rejected(const char *name, const char *san, const 
                              san, extra_sections) > 0);
         assert_true(asprintf(&cnf_name, "%s.cnf", name) > 0);
         assert_true(asprintf(&csr_name, "%s.csr", name) > 0);
-        spill(cnf_name, cnf);
-        assert_int_equal(run("openssl req -new -config %s -newkey ec -pkeyopt ec_paramgen_curve:P-256 "
-                             "-nodes -keyout %s.key -out %s 2>/dev/null", cnf_name, name, csr_name), 0);
+        test_write_text(cnf_name, cnf);
+        assert_int_equal(test_run("openssl req -new -config %s -newkey ec -pkeyopt ec_paramgen_curve:P-256 "
+                                  "-nodes -keyout %s.key -out %s 2>/dev/null", cnf_name, name, csr_name), 0);
         /* openssl itself is happy with it. */
-        assert_int_equal(run("openssl req -in %s -noout -verify 2>/dev/null", csr_name), 0);
+        assert_int_equal(test_run("openssl req -in %s -noout -verify 2>/dev/null", csr_name), 0);
 
         csr = load_csr(csr_name);
         assert_int_equal(csr_inspect(csr, &info), -CF_E_BAD_CSR);
@@ -440,11 +382,11 @@ static void test_csr_inspect_names_limit(void **state) {
         }
         assert_true(asprintf(&over, "%s,DNS:extra.example", at_limit) > 0);
 
-        assert_int_equal(run("openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes "
-                             "-keyout lim.key -subj /CN=n0.example -addext 'subjectAltName=%s' "
-                             "-out lim.csr 2>/dev/null", at_limit), 0);
-        assert_int_equal(run("openssl req -new -key lim.key -subj /CN=n0.example "
-                             "-addext 'subjectAltName=%s' -out over.csr 2>/dev/null", over), 0);
+        assert_int_equal(test_run("openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes "
+                                  "-keyout lim.key -subj /CN=n0.example -addext 'subjectAltName=%s' "
+                                  "-out lim.csr 2>/dev/null", at_limit), 0);
+        assert_int_equal(test_run("openssl req -new -key lim.key -subj /CN=n0.example "
+                                  "-addext 'subjectAltName=%s' -out over.csr 2>/dev/null", over), 0);
 
         csr = load_csr("lim.csr");
         assert_int_equal(csr_inspect(csr, &info), 0);
@@ -463,9 +405,9 @@ static void test_csr_inspect_rejects_unsupported_key(void **state) {
         CsrInfo *info = NULL;
 
         /* A valid, self-signed request with a key type we do not issue for. */
-        assert_int_equal(run("openssl req -new -newkey ed448 -nodes -keyout ed448.key -subj /CN=x "
-                             "-out ed448.csr 2>/dev/null"), 0);
-        assert_int_equal(run("openssl req -in ed448.csr -noout -verify 2>/dev/null"), 0);
+        assert_int_equal(test_run("openssl req -new -newkey ed448 -nodes -keyout ed448.key -subj /CN=x "
+                                  "-out ed448.csr 2>/dev/null"), 0);
+        assert_int_equal(test_run("openssl req -in ed448.csr -noout -verify 2>/dev/null"), 0);
         csr = load_csr("ed448.csr");
         assert_int_equal(csr_inspect(csr, &info), -CF_E_BAD_CSR);
         assert_null(info);
@@ -487,5 +429,5 @@ int main(void) {
                 cmocka_unit_test(test_csr_inspect_rejects_unsupported_key),
         };
 
-        return cmocka_run_group_tests(tests, setup, teardown);
+        return cmocka_run_group_tests(tests, test_tmpdir_setup, test_tmpdir_teardown);
 }

@@ -15,18 +15,7 @@
 
 #include "shared/fileio.h"
 #include "shared/macro.h"
-
-static char tmpdir[] = "/tmp/certfleet-test-fileio-XXXXXX";
-
-static int setup(void **state) {
-        return mkdtemp(tmpdir) ? 0 : -1;
-}
-
-static int teardown(void **state) {
-        char cmd[256];
-        snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmpdir);
-        return system(cmd) == 0 ? 0 : -1;
-}
+#include "tests/unit/test-util.h"
 
 static size_t count_entries(const char *dir) {
         DIR *d = opendir(dir);
@@ -47,7 +36,7 @@ static void test_write_file_atomic_sets_mode_despite_umask(void **state) {
         size_t size;
         mode_t old = umask(0);
 
-        assert_true(asprintf(&path, "%s/key.pem", tmpdir) > 0);
+        assert_true(asprintf(&path, "%s/key.pem", test_tmpdir) > 0);
         assert_int_equal(write_file_atomic(path, "secret", 6, 0600, (uid_t) -1, (gid_t) -1), 0);
         umask(old);
         assert_int_equal(stat(path, &st), 0);
@@ -60,7 +49,7 @@ static void test_write_file_atomic_sets_mode_despite_umask(void **state) {
 static void test_write_file_atomic_replaces_and_leaves_no_temporary(void **state) {
         _cleanup_free_ char *path = NULL, *data = NULL, *sub = NULL;
 
-        assert_true(asprintf(&sub, "%s/replace", tmpdir) > 0);
+        assert_true(asprintf(&sub, "%s/replace", test_tmpdir) > 0);
         assert_int_equal(mkdir_p(sub, 0755), 0);
         assert_true(asprintf(&path, "%s/cert.pem", sub) > 0);
         assert_int_equal(write_file_atomic(path, "old", 3, 0644, (uid_t) -1, (gid_t) -1), 0);
@@ -73,13 +62,13 @@ static void test_write_file_atomic_replaces_and_leaves_no_temporary(void **state
 static void test_write_file_atomic_failure_keeps_old_file(void **state) {
         _cleanup_free_ char *path = NULL, *data = NULL;
 
-        assert_true(asprintf(&path, "%s/keep.pem", tmpdir) > 0);
+        assert_true(asprintf(&path, "%s/keep.pem", test_tmpdir) > 0);
         assert_int_equal(write_file_atomic(path, "old", 3, 0644, (uid_t) -1, (gid_t) -1), 0);
         if (geteuid() == 0) {
                 /* chown to a uid/gid pair that does not exist still works for root, so force a
                  * failure differently: a path whose directory does not exist. */
                 _cleanup_free_ char *bad = NULL;
-                assert_true(asprintf(&bad, "%s/missing/keep.pem", tmpdir) > 0);
+                assert_true(asprintf(&bad, "%s/missing/keep.pem", test_tmpdir) > 0);
                 assert_int_equal(write_file_atomic(bad, "x", 1, 0644, (uid_t) -1, (gid_t) -1), -ENOENT);
         } else
                 assert_int_equal(write_file_atomic(path, "new", 3, 0644, 0, 0), -EPERM);
@@ -92,7 +81,7 @@ static void test_read_full_file_enforces_limit(void **state) {
         char big[4096];
 
         memset(big, 'a', sizeof big);
-        assert_true(asprintf(&path, "%s/big", tmpdir) > 0);
+        assert_true(asprintf(&path, "%s/big", test_tmpdir) > 0);
         assert_int_equal(write_file_atomic(path, big, sizeof big, 0644, (uid_t) -1, (gid_t) -1), 0);
         assert_int_equal(read_full_file(path, 4095, &data, NULL), -EFBIG);
         assert_null(data);
@@ -102,14 +91,14 @@ static void test_read_full_file_enforces_limit(void **state) {
 
 static void test_read_full_file_rejects_directory(void **state) {
         char *data = NULL;
-        assert_int_equal(read_full_file(tmpdir, 1024, &data, NULL), -EISDIR);
+        assert_int_equal(read_full_file(test_tmpdir, 1024, &data, NULL), -EISDIR);
 }
 
 static void test_mkdir_p_creates_parents(void **state) {
         _cleanup_free_ char *p = NULL;
         struct stat st;
 
-        assert_true(asprintf(&p, "%s/a/b/c", tmpdir) > 0);
+        assert_true(asprintf(&p, "%s/a/b/c", test_tmpdir) > 0);
         assert_int_equal(mkdir_p(p, 0700), 0);
         assert_int_equal(stat(p, &st), 0);
         assert_true(S_ISDIR(st.st_mode));
@@ -125,5 +114,5 @@ int main(void) {
                 cmocka_unit_test(test_read_full_file_rejects_directory),
                 cmocka_unit_test(test_mkdir_p_creates_parents),
         };
-        return cmocka_run_group_tests(tests, setup, teardown);
+        return cmocka_run_group_tests(tests, test_tmpdir_setup, test_tmpdir_teardown);
 }

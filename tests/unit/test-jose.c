@@ -20,6 +20,7 @@
 #include "shared/jose.h"
 #include "shared/key.h"
 #include "shared/macro.h"
+#include "tests/unit/test-util.h"
 
 /* ---- RFC test vectors (copied character by character, cross-checked against several
  * independent implementations' test suites) ---- */
@@ -62,13 +63,11 @@
 #define TEST_URL "https://ca.example/acme/new-order"
 #define TEST_NONCE "oFvnlFP1wIhRlYS2jTaXbA"
 
-static char tmpdir[] = "/tmp/test-jose-XXXXXX";
-
 /* Keys are generated once: RSA 4096 generation is slow. */
 static EVP_PKEY *keys[_KEY_TYPE_MAX];
 
 static int setup(void **state) {
-        if (!mkdtemp(tmpdir))
+        if (test_tmpdir_setup(state) < 0)
                 return -1;
         for (KeyType t = 0; t < _KEY_TYPE_MAX; t++)
                 if (key_generate(t, &keys[t]) < 0)
@@ -77,12 +76,9 @@ static int setup(void **state) {
 }
 
 static int teardown(void **state) {
-        char cmd[256];
-
         for (KeyType t = 0; t < _KEY_TYPE_MAX; t++)
                 EVP_PKEY_free(keys[t]);
-        snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmpdir);
-        return system(cmd) == 0 ? 0 : -1;
+        return test_tmpdir_teardown(state);
 }
 
 /* ---- helpers ---- */
@@ -766,7 +762,7 @@ static void test_jws_hmac_matches_openssl_cli(void **state) {
         s = json_object_to_json_string_ext(eab, JSON_C_TO_STRING_PLAIN);
         assert_int_equal(jws_parse(s, strlen(s), &jws), 0);
 
-        snprintf(path, sizeof path, "%s/hmac-input", tmpdir);
+        snprintf(path, sizeof path, "%s/hmac-input", test_tmpdir);
         write_file(path, jws->signing_input, strlen(jws->signing_input));
         snprintf(cmd, sizeof cmd,
                  "openssl dgst -sha256 -mac HMAC -macopt hexkey:0001feff102030407f -r '%s'", path);
@@ -1412,7 +1408,7 @@ static void test_jwk_thumbprint_ignores_member_order_and_extra_members(void **st
         }
 
         /* The canonical form of RFC 7638 §3, hashed by the openssl CLI, gives the same value. */
-        snprintf(path, sizeof path, "%s/canonical.json", tmpdir);
+        snprintf(path, sizeof path, "%s/canonical.json", test_tmpdir);
         write_file(path, "{\"crv\":\"P-256\",\"kty\":\"EC\",\"x\":\"" RFC7515_A3_X "\",\"y\":\"" RFC7515_A3_Y "\"}",
                    strlen("{\"crv\":\"P-256\",\"kty\":\"EC\",\"x\":\"" RFC7515_A3_X "\",\"y\":\"" RFC7515_A3_Y "\"}"));
         snprintf(cmd, sizeof cmd,
@@ -1449,9 +1445,9 @@ static void test_jws_signatures_verify_with_openssl_cli(void **state) {
                 assert_int_equal(jws_parse(body, strlen(body), &jws), 0);
                 alg = jws->alg;
 
-                snprintf(input, sizeof input, "%s/xin-%zu", tmpdir, i);
-                snprintf(sig, sizeof sig, "%s/xsig-%zu", tmpdir, i);
-                snprintf(pub, sizeof pub, "%s/xpub-%zu.pem", tmpdir, i);
+                snprintf(input, sizeof input, "%s/xin-%zu", test_tmpdir, i);
+                snprintf(sig, sizeof sig, "%s/xsig-%zu", test_tmpdir, i);
+                snprintf(pub, sizeof pub, "%s/xpub-%zu.pem", test_tmpdir, i);
                 write_file(input, jws->signing_input, strlen(jws->signing_input));
                 write_pem(key, pub, false);
                 if (alg == JWS_ALG_RS256)
@@ -1478,11 +1474,11 @@ static void test_jws_ed25519_signature_equals_openssl_cli(void **state) {
         assert_int_equal(jws_sign(key, NULL, TEST_NONCE, TEST_URL, NULL, &body), 0);
         assert_int_equal(jws_parse(body, strlen(body), &jws), 0);
 
-        snprintf(input, sizeof input, "%s/ed-in", tmpdir);
-        snprintf(sig, sizeof sig, "%s/ed-sig", tmpdir);
-        snprintf(ours, sizeof ours, "%s/ed-ours", tmpdir);
-        snprintf(priv, sizeof priv, "%s/ed-priv.pem", tmpdir);
-        snprintf(pub, sizeof pub, "%s/ed-pub.pem", tmpdir);
+        snprintf(input, sizeof input, "%s/ed-in", test_tmpdir);
+        snprintf(sig, sizeof sig, "%s/ed-sig", test_tmpdir);
+        snprintf(ours, sizeof ours, "%s/ed-ours", test_tmpdir);
+        snprintf(priv, sizeof priv, "%s/ed-priv.pem", test_tmpdir);
+        snprintf(pub, sizeof pub, "%s/ed-pub.pem", test_tmpdir);
         write_file(input, jws->signing_input, strlen(jws->signing_input));
         write_file(ours, jws->signature, jws->signature_size);
         write_pem(key, priv, true);
@@ -1521,9 +1517,9 @@ static void test_jws_verifies_signatures_made_by_openssl_cli(void **state) {
                 size_t size;
 
                 assert_true(asprintf(&signing_input, "%s.eyJvbmx5UmV0dXJuVmFsaWQiOnRydWV9", h64) > 0);
-                snprintf(input, sizeof input, "%s/cli-in-%zu", tmpdir, i);
-                snprintf(sig, sizeof sig, "%s/cli-sig-%zu", tmpdir, i);
-                snprintf(priv, sizeof priv, "%s/cli-priv-%zu.pem", tmpdir, i);
+                snprintf(input, sizeof input, "%s/cli-in-%zu", test_tmpdir, i);
+                snprintf(sig, sizeof sig, "%s/cli-sig-%zu", test_tmpdir, i);
+                snprintf(priv, sizeof priv, "%s/cli-priv-%zu.pem", test_tmpdir, i);
                 write_file(input, signing_input, strlen(signing_input));
                 write_pem(key, priv, true);
                 snprintf(cmd, sizeof cmd, "openssl dgst %s -sign '%s' -out '%s' '%s'",

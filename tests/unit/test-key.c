@@ -15,18 +15,7 @@
 
 #include "shared/key.h"
 #include "shared/macro.h"
-
-static char tmpdir[] = "/tmp/test-key-XXXXXX";
-
-static int setup(void **state) {
-        return mkdtemp(tmpdir) ? 0 : -1;
-}
-
-static int teardown(void **state) {
-        char cmd[256];
-        snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmpdir);
-        return system(cmd) == 0 ? 0 : -1;
-}
+#include "tests/unit/test-util.h"
 
 /* Runs a shell command and returns its stdout (at most 64 KiB). */
 static char *run(const char *cmd) {
@@ -73,6 +62,15 @@ static EVP_PKEY *public_copy(EVP_PKEY *key) {
         OPENSSL_free(der);
         assert_non_null(pub);
         return pub;
+}
+
+static void assert_key_info(const KeyInfo *info, KeyAlgorithm algorithm, int bits, const char *curve) {
+        assert_int_equal(info->algorithm, algorithm);
+        assert_int_equal(info->bits, bits);
+        if (curve)
+                assert_string_equal(info->curve, curve);
+        else
+                assert_null(info->curve);
 }
 
 static void test_key_type_canonical_names_round_trip(void **state) {
@@ -149,14 +147,9 @@ static void test_key_generate_makes_each_type_as_openssl_sees_it(void **state) {
 
                 assert_int_equal(key_generate(cases[i].type, &key), 0);
                 assert_int_equal(key_describe(key, &info), 0);
-                assert_int_equal(info.algorithm, cases[i].algorithm);
-                assert_int_equal(info.bits, cases[i].bits);
-                if (cases[i].curve)
-                        assert_string_equal(info.curve, cases[i].curve);
-                else
-                        assert_null(info.curve);
+                assert_key_info(&info, cases[i].algorithm, cases[i].bits, cases[i].curve);
 
-                snprintf(path, sizeof path, "%s/gen-%zu.pem", tmpdir, i);
+                snprintf(path, sizeof path, "%s/gen-%zu.pem", test_tmpdir, i);
                 write_public_pem(key, path);
                 snprintf(cmd, sizeof cmd, "openssl pkey -pubin -in '%s' -noout -text", path);
                 out = run(cmd);
@@ -199,7 +192,7 @@ static void test_key_describe_openssl_generated_keys(void **state) {
                 char path[256], cmd[512];
                 KeyInfo info = { .bits = -1 };
 
-                snprintf(path, sizeof path, "%s/cli-%zu.pem", tmpdir, i);
+                snprintf(path, sizeof path, "%s/cli-%zu.pem", test_tmpdir, i);
                 snprintf(cmd, sizeof cmd, "openssl genpkey %s -out '%s' 2>&1", cases[i].genpkey_args, path);
                 out = run(cmd);
                 key = read_private_pem(path);
@@ -209,12 +202,7 @@ static void test_key_describe_openssl_generated_keys(void **state) {
                         assert_int_equal(info.bits, -1); /* untouched on failure */
                         continue;
                 }
-                assert_int_equal(info.algorithm, cases[i].algorithm);
-                assert_int_equal(info.bits, cases[i].bits);
-                if (cases[i].curve)
-                        assert_string_equal(info.curve, cases[i].curve);
-                else
-                        assert_null(info.curve);
+                assert_key_info(&info, cases[i].algorithm, cases[i].bits, cases[i].curve);
         }
 }
 
@@ -261,5 +249,5 @@ int main(void) {
                 cmocka_unit_test(test_key_public_equal_compares_public_parts_only),
                 cmocka_unit_test(test_key_public_equal_different_types_or_null),
         };
-        return cmocka_run_group_tests(tests, setup, teardown);
+        return cmocka_run_group_tests(tests, test_tmpdir_setup, test_tmpdir_teardown);
 }

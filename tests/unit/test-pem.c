@@ -7,7 +7,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -18,75 +17,23 @@
 #include "shared/fileio.h"
 #include "shared/macro.h"
 #include "shared/pem.h"
-
-static char tmpdir[] = "/tmp/test-pem-XXXXXX";
-
-static char *path_in_tmp(const char *name) {
-        char *p;
-
-        assert_true(asprintf(&p, "%s/%s", tmpdir, name) > 0);
-        return p;
-}
-
-/* Runs a shell command, returns its exit status (-1 if it did not exit normally). */
-_printf_(1, 2) static int run(const char *fmt, ...) {
-        _cleanup_free_ char *cmd = NULL;
-        va_list ap;
-        int r, status;
-
-        va_start(ap, fmt);
-        r = vasprintf(&cmd, fmt, ap);
-        va_end(ap);
-        assert_true(r > 0);
-
-        status = system(cmd);
-        if (status < 0 || !WIFEXITED(status))
-                return -1;
-        return WEXITSTATUS(status);
-}
-
-static char *slurp(const char *name, size_t *ret_size) {
-        _cleanup_free_ char *path = path_in_tmp(name);
-        char *buf = NULL;
-        size_t size = 0;
-
-        assert_int_equal(read_full_file(path, 4 * PEM_INPUT_MAX, &buf, &size), 0);
-        if (ret_size)
-                *ret_size = size;
-        return buf;
-}
-
-static void spill(const char *name, const void *data, size_t size) {
-        _cleanup_free_ char *path = path_in_tmp(name);
-        FILE *f;
-
-        f = fopen(path, "we");
-        assert_non_null(f);
-        assert_int_equal(fwrite(data, 1, size, f), size);
-        assert_int_equal(fclose(f), 0);
-}
+#include "tests/unit/test-util.h"
 
 /* A self-signed EC certificate with the given CN, as NAME.pem (and NAME.key, NAME.der). */
 static void make_cert(const char *name, const char *cn) {
-        assert_int_equal(run("cd %s && openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 "
-                             "-nodes -keyout %s.key -out %s.pem -subj /CN=%s -days 1 2>/dev/null && "
-                             "openssl x509 -in %s.pem -outform DER -out %s.der",
-                             tmpdir, name, name, cn, name, name), 0);
+        assert_int_equal(test_run("openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 "
+                                  "-nodes -keyout %s.key -out %s.pem -subj /CN=%s -days 1 2>/dev/null && "
+                                  "openssl x509 -in %s.pem -outform DER -out %s.der",
+                                  name, name, cn, name, name), 0);
 }
 
 static int setup(void **state) {
-        assert_non_null(mkdtemp(tmpdir));
+        assert_int_equal(test_tmpdir_setup(state), 0);
         make_cert("a", "alpha");
         make_cert("b", "bravo");
         make_cert("c", "charlie");
-        assert_int_equal(run("cd %s && openssl req -new -key a.key -subj /CN=req.example "
-                             "-out req.pem && openssl req -in req.pem -outform DER -out req.der",
-                             tmpdir), 0);
-        return 0;
-}
-
-static int teardown(void **state) {
-        assert_int_equal(run("rm -rf %s", tmpdir), 0);
+        assert_int_equal(test_run("openssl req -new -key a.key -subj /CN=req.example "
+                                  "-out req.pem && openssl req -in req.pem -outform DER -out req.der"), 0);
         return 0;
 }
 
@@ -104,8 +51,8 @@ static void test_pem_cert_round_trip(void **state) {
         _cleanup_(X509_freep) X509 *cert = NULL, *cert2 = NULL;
         size_t pem_size, der_size, der_out_size;
 
-        pem = slurp("a.pem", &pem_size);
-        der = slurp("a.der", &der_size);
+        pem = test_read_file("a.pem", &pem_size);
+        der = test_read_file("a.der", &der_size);
 
         assert_int_equal(pem_read_cert(pem, pem_size, &cert), 0);
         cn = cert_cn(cert);
@@ -129,8 +76,8 @@ static void test_pem_cert_skips_other_blocks(void **state) {
         _cleanup_(EVP_PKEY_freep) EVP_PKEY *k = NULL;
 
         /* A combined key+certificate file, as some servers use: the key block is passed over. */
-        key = slurp("b.key", NULL);
-        pem = slurp("b.pem", NULL);
+        key = test_read_file("b.key", NULL);
+        pem = test_read_file("b.pem", NULL);
         assert_true(asprintf(&both, "some text\n%s%s", key, pem) > 0);
 
         assert_int_equal(pem_read_cert(both, strlen(both), &cert), 0);
@@ -149,9 +96,9 @@ static void test_pem_chain_order_preserved(void **state) {
         _cleanup_(sk_X509_pop_freep) STACK_OF(X509) *chain = NULL;
         const char *expect[] = { "charlie", "alpha", "bravo" };
 
-        a = slurp("a.pem", NULL);
-        b = slurp("b.pem", NULL);
-        c = slurp("c.pem", NULL);
+        a = test_read_file("a.pem", NULL);
+        b = test_read_file("b.pem", NULL);
+        c = test_read_file("c.pem", NULL);
         assert_true(asprintf(&all, "%s\n%s%s", c, a, b) > 0);
 
         assert_int_equal(pem_read_chain(all, strlen(all), &chain), 0);
@@ -173,7 +120,7 @@ static void test_pem_chain_limit(void **state) {
         STACK_OF(X509) *too_long = NULL;
         size_t len;
 
-        a = slurp("a.pem", &len);
+        a = test_read_file("a.pem", &len);
         many = malloc(len * (PEM_CHAIN_MAX + 1) + 1);
         assert_non_null(many);
         for (size_t i = 0; i <= PEM_CHAIN_MAX; i++)
@@ -221,27 +168,27 @@ static void test_pem_private_key_reads_traditional_forms(void **state) {
         _cleanup_free_ char *rsa_pem = NULL, *ec_pem = NULL, *p8 = NULL;
         _cleanup_(EVP_PKEY_freep) EVP_PKEY *rsa = NULL, *ec = NULL, *ref = NULL;
 
-        assert_int_equal(run("cd %s && openssl genrsa -traditional -out rsa-trad.key 2048 2>/dev/null && "
-                             "openssl ec -in a.key -out ec-trad.key 2>/dev/null", tmpdir), 0);
+        assert_int_equal(test_run("openssl genrsa -traditional -out rsa-trad.key 2048 2>/dev/null && "
+                                  "openssl ec -in a.key -out ec-trad.key 2>/dev/null"), 0);
 
-        rsa_pem = slurp("rsa-trad.key", NULL);
+        rsa_pem = test_read_file("rsa-trad.key", NULL);
         assert_non_null(strstr(rsa_pem, "-----BEGIN RSA PRIVATE KEY-----"));
         assert_int_equal(pem_read_private_key(rsa_pem, strlen(rsa_pem), &rsa), 0);
         assert_true(EVP_PKEY_is_a(rsa, "RSA"));
         assert_int_equal(EVP_PKEY_get_bits(rsa), 2048);
 
-        ec_pem = slurp("ec-trad.key", NULL);
+        ec_pem = test_read_file("ec-trad.key", NULL);
         assert_non_null(strstr(ec_pem, "-----BEGIN EC PRIVATE KEY-----"));
         assert_int_equal(pem_read_private_key(ec_pem, strlen(ec_pem), &ec), 0);
 
         /* The same key as the PKCS#8 file the certificate was made with. */
-        p8 = slurp("a.key", NULL);
+        p8 = test_read_file("a.key", NULL);
         assert_int_equal(pem_read_private_key(p8, strlen(p8), &ref), 0);
         assert_int_equal(EVP_PKEY_eq(ec, ref), 1);
 }
 
 static void test_private_key_save_file_mode_0600(void **state) {
-        _cleanup_free_ char *path = path_in_tmp("saved.key");
+        _cleanup_free_ char *path = test_path("saved.key");
         _cleanup_(EVP_PKEY_freep) EVP_PKEY *key = NULL, *back = NULL;
         struct stat st;
         mode_t old;
@@ -250,7 +197,7 @@ static void test_private_key_save_file_mode_0600(void **state) {
         assert_non_null(key);
 
         /* An existing world-readable file, and the most permissive umask. */
-        spill("saved.key", "old", 3);
+        test_write_file("saved.key", "old", 3);
         assert_int_equal(chmod(path, 0644), 0);
         old = umask(0);
         assert_int_equal(private_key_save_file(path, key, (uid_t) -1, (gid_t) -1), 0);
@@ -259,20 +206,20 @@ static void test_private_key_save_file_mode_0600(void **state) {
         assert_int_equal(stat(path, &st), 0);
         assert_int_equal(st.st_mode & 07777, 0600);
 
-        assert_int_equal(run("openssl pkey -in %s -noout", path), 0);
+        assert_int_equal(test_run("openssl pkey -in %s -noout", path), 0);
         assert_int_equal(private_key_load_file(path, &back), 0);
         assert_int_equal(EVP_PKEY_eq(key, back), 1);
 }
 
 static void test_cert_and_chain_files(void **state) {
-        _cleanup_free_ char *cpath = path_in_tmp("saved.crt"), *chpath = path_in_tmp("saved-chain.pem"),
-                            *derpath = path_in_tmp("a.der"), *pem = NULL;
+        _cleanup_free_ char *cpath = test_path("saved.crt"), *chpath = test_path("saved-chain.pem"),
+                            *derpath = test_path("a.der"), *pem = NULL;
         _cleanup_(X509_freep) X509 *cert = NULL, *back = NULL, *from_der = NULL;
         _cleanup_(sk_X509_pop_freep) STACK_OF(X509) *chain = NULL, *chain_back = NULL, *der_chain = NULL;
         struct stat st;
         mode_t old;
 
-        pem = slurp("a.pem", NULL);
+        pem = test_read_file("a.pem", NULL);
         assert_int_equal(pem_read_cert(pem, strlen(pem), &cert), 0);
 
         /* The mode asked for, not what the umask would leave. */
@@ -281,7 +228,7 @@ static void test_cert_and_chain_files(void **state) {
         umask(old);
         assert_int_equal(stat(cpath, &st), 0);
         assert_int_equal(st.st_mode & 07777, 0644);
-        assert_int_equal(run("openssl x509 -in %s -noout", cpath), 0);
+        assert_int_equal(test_run("openssl x509 -in %s -noout", cpath), 0);
 
         assert_int_equal(cert_load_file(cpath, &back), 0);
         assert_int_equal(X509_cmp(cert, back), 0);
@@ -296,7 +243,7 @@ static void test_cert_and_chain_files(void **state) {
         assert_non_null(chain);
         assert_true(sk_X509_push(chain, X509_dup(cert)) > 0);
         {
-                _cleanup_free_ char *b = slurp("b.pem", NULL);
+                _cleanup_free_ char *b = test_read_file("b.pem", NULL);
                 X509 *bc = NULL;
                 assert_int_equal(pem_read_cert(b, strlen(b), &bc), 0);
                 assert_true(sk_X509_push(chain, bc) > 0);
@@ -311,14 +258,14 @@ static void test_cert_and_chain_files(void **state) {
 }
 
 static void test_pem_csr_round_trip(void **state) {
-        _cleanup_free_ char *pem = NULL, *der = NULL, *out = NULL, *derpath = path_in_tmp("req.der");
+        _cleanup_free_ char *pem = NULL, *der = NULL, *out = NULL, *derpath = test_path("req.der");
         _cleanup_free_ uint8_t *der_out = NULL;
         _cleanup_(X509_REQ_freep) X509_REQ *csr = NULL, *csr2 = NULL, *csr3 = NULL;
         size_t der_size, der_out_size;
         char cn[64];
 
-        pem = slurp("req.pem", NULL);
-        der = slurp("req.der", &der_size);
+        pem = test_read_file("req.pem", NULL);
+        der = test_read_file("req.der", &der_size);
 
         assert_int_equal(pem_read_csr(pem, strlen(pem), &csr), 0);
         assert_true(X509_NAME_get_text_by_NID(X509_REQ_get_subject_name(csr), NID_commonName,
@@ -343,7 +290,7 @@ static void test_pem_new_certificate_request_label(void **state) {
         const char *body, *end;
 
         /* Netscape-era label some clients still send. */
-        pem = slurp("req.pem", NULL);
+        pem = test_read_file("req.pem", NULL);
         body = strchr(pem, '\n');
         end = strstr(pem, "-----END CERTIFICATE REQUEST-----");
         assert_non_null(body);
@@ -415,8 +362,8 @@ static void test_pem_rejects_truncated_and_trailing(void **state) {
         X509 *cert = NULL;
         X509_REQ *csr = NULL;
 
-        der = slurp("a.der", &der_size);
-        csr_der = slurp("req.der", &csr_size);
+        der = test_read_file("a.der", &der_size);
+        csr_der = test_read_file("req.der", &csr_size);
 
         /* Truncated DER, at several places. */
         assert_der_readers((const uint8_t *) der, der_size - 1, -EBADMSG);
@@ -440,14 +387,14 @@ static void test_pem_rejects_truncated_and_trailing(void **state) {
         /* The same inside a PEM block: DER with a trailing byte, base64-encoded. */
         memcpy(plus, der, der_size);
         plus[der_size] = 0;
-        spill("trailing.der", plus, der_size + 1);
-        assert_int_equal(run("cd %s && { echo '-----BEGIN CERTIFICATE-----'; base64 -w 64 trailing.der; "
-                             "echo '-----END CERTIFICATE-----'; } > trailing.pem", tmpdir), 0);
-        trail = slurp("trailing.pem", NULL);
+        test_write_file("trailing.der", plus, der_size + 1);
+        assert_int_equal(test_run("{ echo '-----BEGIN CERTIFICATE-----'; base64 -w 64 trailing.der; "
+                                  "echo '-----END CERTIFICATE-----'; } > trailing.pem"), 0);
+        trail = test_read_file("trailing.pem", NULL);
         assert_all_readers(trail, strlen(trail), -EBADMSG);
 
         /* PEM cut before its END line. */
-        pem = slurp("a.pem", NULL);
+        pem = test_read_file("a.pem", NULL);
         cut = strndup(pem, strlen(pem) - 30);
         assert_non_null(cut);
         assert_int_equal(pem_read_cert(cut, strlen(cut), &cert), -EBADMSG);
@@ -463,9 +410,9 @@ static void test_pem_encrypted_key_fails_without_prompt(void **state) {
         _cleanup_free_ char *enc = NULL;
         EVP_PKEY *key = NULL;
 
-        assert_int_equal(run("cd %s && openssl pkey -in a.key -aes256 -passout pass:secret "
-                             "-out enc.key", tmpdir), 0);
-        enc = slurp("enc.key", NULL);
+        assert_int_equal(test_run("openssl pkey -in a.key -aes256 -passout pass:secret "
+                                  "-out enc.key"), 0);
+        enc = test_read_file("enc.key", NULL);
         assert_non_null(strstr(enc, "ENCRYPTED PRIVATE KEY"));
 
         assert_int_equal(pem_read_private_key(enc, strlen(enc), &key), -EBADMSG);
@@ -479,9 +426,9 @@ static void test_pem_readers_want_their_own_type(void **state) {
         X509_REQ *r = NULL;
         EVP_PKEY *k = NULL;
 
-        cert = slurp("a.pem", NULL);
-        key = slurp("a.key", NULL);
-        req = slurp("req.pem", NULL);
+        cert = test_read_file("a.pem", NULL);
+        key = test_read_file("a.key", NULL);
+        req = test_read_file("req.pem", NULL);
 
         assert_int_equal(pem_read_cert(key, strlen(key), &c), -EBADMSG);
         assert_int_equal(pem_read_cert(req, strlen(req), &c), -EBADMSG);
@@ -489,8 +436,8 @@ static void test_pem_readers_want_their_own_type(void **state) {
         assert_int_equal(pem_read_private_key(cert, strlen(cert), &k), -EBADMSG);
 
         /* A public key is not a private key. */
-        assert_int_equal(run("openssl pkey -in %s/a.key -pubout -out %s/a.pub", tmpdir, tmpdir), 0);
-        pub = slurp("a.pub", NULL);
+        assert_int_equal(test_run("openssl pkey -in a.key -pubout -out a.pub"), 0);
+        pub = test_read_file("a.pub", NULL);
         assert_non_null(strstr(pub, "-----BEGIN PUBLIC KEY-----"));
         assert_int_equal(pem_read_private_key(pub, strlen(pub), &k), -EBADMSG);
         assert_null(c);
@@ -517,5 +464,5 @@ int main(void) {
                 cmocka_unit_test(test_pem_readers_want_their_own_type),
         };
 
-        return cmocka_run_group_tests(tests, setup, teardown);
+        return cmocka_run_group_tests(tests, setup, test_tmpdir_teardown);
 }
