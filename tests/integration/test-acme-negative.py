@@ -1114,7 +1114,7 @@ Workers=1
 
 [Validation]
 HTTPPort={port}
-Timeout=4s
+Timeout=10s
 
 [CA default]
 Backend=local
@@ -1153,26 +1153,29 @@ class ValidationOffTheEventLoop(unittest.TestCase):
         started = time.monotonic()
         status, resp, data = c.post(ch["url"], {})
         self.assertEqual(status, 200, data)
+        # Had the POST waited for the validation, it would report its outcome, not "processing".
         self.assertEqual(json.loads(data)["status"], "processing", data)
-        self.assertLess(time.monotonic() - started, 2.0, "the challenge POST waited for the validation")
         self.assertTrue(resp.getheader("Retry-After"))
 
-        # While the validator waits on the silent peer, the single event loop keeps serving.
-        other = http.client.HTTPSConnection("127.0.0.1", srv.port, context=srv.ssl_context(), timeout=10)
+        # Causal, not timed: once the validator holds a connection to the silent peer, the single
+        # event loop must serve requests while that validation is still pending.
+        deadline = time.monotonic() + 30
+        while not peer.conns and time.monotonic() < deadline:
+            time.sleep(0.05)
+        self.assertTrue(peer.conns, "the validator never connected to the peer")
+        other = http.client.HTTPSConnection("127.0.0.1", srv.port, context=srv.ssl_context(), timeout=60)
         self.addCleanup(other.close)
         for _ in range(5):
-            t = time.monotonic()
             other.request("GET", urllib.parse.urlsplit(srv.directory_url()).path)
             r = other.getresponse()
             r.read()
             self.assertEqual(r.status, 200)
-            self.assertLess(time.monotonic() - t, 1.0, "a request waited for the validation")
         status, resp, data = c.post(ch["url"], None)
-        self.assertEqual(json.loads(data)["status"], "processing", data)
-        self.assertTrue(peer.conns, "the validator never connected to the peer")
+        self.assertEqual(json.loads(data)["status"], "processing",
+                         "requests were served only after the validation ended")
 
         # Then the timeout: invalid, with a connection error.
-        deadline = time.monotonic() + 30
+        deadline = time.monotonic() + 60
         while True:
             status, resp, data = c.post(ch["url"], None)
             chal = json.loads(data)
@@ -1181,7 +1184,7 @@ class ValidationOffTheEventLoop(unittest.TestCase):
             time.sleep(0.3)
         self.assertEqual(chal["status"], "invalid", chal)
         self.assertEqual(chal["error"]["type"], ERR + "connection", chal)
-        self.assertGreaterEqual(time.monotonic() - started, 3.5, "the validation ended before its timeout")
+        self.assertGreaterEqual(time.monotonic() - started, 9.5, "the validation ended before its timeout")
         self.assertEqual(srv.stop(), 0, srv.log())
 
 
