@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -53,6 +54,12 @@ static int set_error(AcmeClient *c, int r, const char *format, ...) {
         va_start(ap, format);
         vsnprintf(c->error, sizeof c->error, format, ap);
         va_end(ap);
+        /* The message quotes the server (problem details, statuses, names) and ends up in the
+         * journal, in LastError on the bus and on certfleetctl's terminal: no control characters
+         * (escape sequences, fake log lines) get that far. */
+        for (char *p = c->error; *p; p++)
+                if ((unsigned char) *p < ' ' || *p == 0x7f)
+                        *p = '?';
         return r < 0 ? r : -EIO;
 }
 
@@ -545,7 +552,18 @@ static int poll_status(AcmeClient *c, const char *what, const char *url, const c
         }
 }
 
-static int authorize(AcmeClient *c, AgentChallengeSolver *solver, const char *authz_url) {
+bool acme_identifier_was_ordered(char *const *names, const char *identifier) {
+        if (!identifier || !*identifier)
+                return false;
+        for (char *const *n = names; n && *n; n++) {
+                const char *base = strncmp(*n, "*.", 2) == 0 ? *n + 2 : *n;
+                if (strcasecmp(base, identifier) == 0)
+                        return true;
+        }
+        return false;
+}
+
+static int authorize(AcmeClient *c, AgentChallengeSolver *solver, char *const *names, const char *authz_url) {
         static const char *const waiting[] = { "pending", "processing", NULL };
         _cleanup_(json_object_putp) json_object *authz = NULL, *final = NULL, *empty = NULL, *ch_resp = NULL;
         _cleanup_free_ char *key_authorization = NULL, *identifier_copy = NULL;
@@ -563,8 +581,13 @@ static int authorize(AcmeClient *c, AgentChallengeSolver *solver, const char *au
                 return set_error(c, -EBADMSG, "authorization %s is malformed", authz_url);
         if (strcmp(status, "valid") == 0)
                 return 0;
+        if (!acme_identifier_was_ordered(names, identifier))
+                return set_error(c, -EBADMSG, "authorization %s is for a name that was not ordered", authz_url);
         if (strcmp(status, "pending") != 0)
                 return set_error(c, -CF_E_UNAUTHORIZED, "authorization for %s is \"%s\"", identifier, status);
+        if (json_object_array_length(challenges) > ACME_CHALLENGES_MAX)
+                return set_error(c, -E2BIG, "authorization for %s has too many challenges (%zu)", identifier,
+                                 json_object_array_length(challenges));
 
         want = agent_challenge_type_to_string(agent_challenge_solver_type(solver));
         for (size_t i = 0; i < json_object_array_length(challenges); i++) {
@@ -765,7 +788,7 @@ int acme_client_issue(AcmeClient *c, const AcmeIssueRequest *req, char **ret_cer
                 const char *url = json_object_get_string(json_object_array_get_idx(authzs, i));
                 if (!url)
                         return set_error(c, -EBADMSG, "newOrder: bad authorization URL");
-                r = authorize(c, req->solver, url);
+                r = authorize(c, req->solver, req->names, url);
                 if (r < 0)
                         return r;
         }

@@ -20,6 +20,7 @@
 #define ACME_POLL_INTERVAL_MIN 1
 #define ACME_POLL_INTERVAL_MAX 60
 #define ACME_AUTHORIZATIONS_MAX 100
+#define ACME_CHALLENGES_MAX 16               /* challenges in one authorization */
 
 typedef struct AcmeClient AcmeClient;
 
@@ -59,6 +60,11 @@ typedef struct AcmeIssueRequest {
         const char *profile;                 /* newOrder "profile" (ACME profiles extension), sent only
                                               * if the directory's meta.profiles lists it; NULL: none */
 } AcmeIssueRequest;
+
+/* true if identifier (the "identifier.value" of an authorization the server sent) is one of the
+ * names we ordered, or the base domain of one of our wildcards (RFC 8555 §7.1.4). The identifier
+ * comes from the server: a name we did not order must never reach a DNS hook or a responder. */
+bool acme_identifier_was_ordered(char *const *names, const char *identifier);
 
 /* newOrder → authorizations → challenges → finalize → download. Returns the leaf and the rest of
  * the chain as PEM (chain "" if the CA sent none). */

@@ -73,7 +73,10 @@ static int sender_uid(sd_bus_message *m, uid_t *ret) {
         _cleanup_(sd_bus_creds_unrefp) sd_bus_creds *creds = NULL;
         int r;
 
-        r = sd_bus_query_sender_creds(m, SD_BUS_CREDS_EUID | SD_BUS_CREDS_UID | SD_BUS_CREDS_AUGMENT, &creds);
+        /* Only what the bus itself vouches for (dbus-daemon: SO_PEERCRED of the connection), never
+         * SD_BUS_CREDS_AUGMENT: that reads /proc/PID later, and the caller may have exited and its
+         * PID been reused by then — not good enough to decide "root, no questions asked". */
+        r = sd_bus_query_sender_creds(m, SD_BUS_CREDS_EUID | SD_BUS_CREDS_UID, &creds);
         if (r < 0)
                 return r;
         r = sd_bus_creds_get_euid(creds, ret);

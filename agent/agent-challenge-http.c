@@ -11,6 +11,7 @@
 
 #include "agent/agent-challenge.h"
 #include "shared/fileio.h"
+#include "shared/random-util.h"
 
 #define CHALLENGE_PATH_PREFIX "/.well-known/acme-challenge/"
 #define TOKEN_MAX 256
@@ -180,30 +181,84 @@ int challenge_http_server_unset(ChallengeHttpServer *s, const char *token) {
         return r;
 }
 
+/* Opens WEBROOT/.well-known/acme-challenge, creating what is missing. The webroot itself is the
+ * admin's choice and may be a symlink; the two directories below it are often writable by the web
+ * server's user, so neither may be a symlink: we run as root and the file name comes from the ACME
+ * server, so following one would let them choose where root writes. */
+static int open_challenge_dir(const char *webroot, bool create, int *ret_fd) {
+        static const char *const components[] = { ".well-known", "acme-challenge" };
+        _cleanup_(closep) int fd = -EBADF;
+
+        fd = open(webroot, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        if (fd < 0)
+                return -errno;
+        for (size_t i = 0; i < ELEMENTSOF(components); i++) {
+                int sub;
+
+                if (create && mkdirat(fd, components[i], 0755) < 0 && errno != EEXIST)
+                        return -errno;
+                sub = openat(fd, components[i], O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+                if (sub < 0)
+                        return -errno;
+                close(fd);
+                fd = sub;
+        }
+        *ret_fd = TAKE_FD(fd);
+        return 0;
+}
+
 int challenge_http_webroot_add(const char *webroot, const char *token, const char *key_authorization) {
-        _cleanup_free_ char *dir = NULL, *path = NULL;
+        _cleanup_(closep) int dir_fd = -EBADF, fd = -EBADF;
+        char tmp[TOKEN_MAX + 32];
+        size_t left = strlen(key_authorization);
+        const char *p = key_authorization;
+        uint64_t suffix;
         int r;
 
         if (!challenge_token_is_valid(token))
                 return -EINVAL;
-        if (asprintf(&dir, "%s/.well-known/acme-challenge", webroot) < 0 ||
-            asprintf(&path, "%s/%s", dir, token) < 0)
-                return -ENOMEM;
-        r = mkdir_p(dir, 0755);
+        r = open_challenge_dir(webroot, true, &dir_fd);
         if (r < 0)
                 return r;
-        return write_file_atomic(path, key_authorization, strlen(key_authorization), 0644,
-                                 (uid_t) -1, (gid_t) -1);
+        r = random_uniform(UINT64_MAX, &suffix);
+        if (r < 0)
+                return r;
+        snprintf(tmp, sizeof tmp, ".#%s.%016llx", token, (unsigned long long) suffix);
+
+        fd = openat(dir_fd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
+        if (fd < 0)
+                return -errno;
+        /* Readable by the web server whatever the agent's umask. */
+        if (fchmod(fd, 0644) < 0)
+                r = -errno;
+        while (r >= 0 && left > 0) {
+                ssize_t n = write(fd, p, left);
+                if (n < 0 && errno == EINTR)
+                        continue;
+                if (n < 0)
+                        r = -errno;
+                else {
+                        p += n;
+                        left -= (size_t) n;
+                }
+        }
+        if (r >= 0 && renameat(dir_fd, tmp, dir_fd, token) < 0)
+                r = -errno;
+        if (r < 0)
+                (void) unlinkat(dir_fd, tmp, 0);
+        return r < 0 ? r : 0;
 }
 
 int challenge_http_webroot_remove(const char *webroot, const char *token) {
-        _cleanup_free_ char *path = NULL;
+        _cleanup_(closep) int dir_fd = -EBADF;
+        int r;
 
         if (!challenge_token_is_valid(token))
                 return -EINVAL;
-        if (asprintf(&path, "%s/.well-known/acme-challenge/%s", webroot, token) < 0)
-                return -ENOMEM;
-        if (unlink(path) < 0)
+        r = open_challenge_dir(webroot, false, &dir_fd);
+        if (r < 0)
+                return r;
+        if (unlinkat(dir_fd, token, 0) < 0)
                 return -errno;
         return 0;
 }

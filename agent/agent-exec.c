@@ -22,6 +22,20 @@ int agent_exec_split(const char *command_line, char ***ret) {
         return strv_split(command_line, " \t\n", ret);
 }
 
+/* Variables that describe the agent's own relation to systemd: a hook must not notify systemd
+ * on the agent's behalf nor believe it was socket-activated or is watched. */
+static const char *const env_dropped[] = {
+        "NOTIFY_SOCKET", "LISTEN_PID", "LISTEN_FDS", "LISTEN_FDNAMES", "WATCHDOG_PID", "WATCHDOG_USEC",
+        NULL,
+};
+
+static bool env_is_dropped(const char *assignment, size_t name_len) {
+        for (const char *const *d = env_dropped; *d; d++)
+                if (strlen(*d) == name_len && strncmp(*d, assignment, name_len) == 0)
+                        return true;
+        return false;
+}
+
 static int build_env(char *const *extra, char ***ret) {
         char **env = NULL;
         int r;
@@ -30,7 +44,7 @@ static int build_env(char *const *extra, char ***ret) {
                 const char *eq = strchr(*e, '=');
                 bool overridden = false;
 
-                if (!eq)
+                if (!eq || env_is_dropped(*e, (size_t) (eq - *e)))
                         continue;
                 for (char *const *x = extra; x && *x; x++)
                         if (strncmp(*x, *e, (size_t) (eq - *e) + 1) == 0)
@@ -67,7 +81,8 @@ static int wait_with_timeout(pid_t pid, unsigned timeout_sec) {
                         n = poll(&p, 1, (int) timeout_sec * 1000);
                 while (n < 0 && errno == EINTR);
                 if (n == 0) {
-                        (void) kill(pid, SIGKILL);
+                        /* The whole process group: a hook's children must not outlive the timeout. */
+                        (void) kill(-pid, SIGKILL);
                         (void) waitpid(pid, &status, 0);
                         return -ETIMEDOUT;
                 }
@@ -96,11 +111,17 @@ int agent_exec_run(char *const *argv, char *const *env_extra, unsigned timeout_s
 
         posix_spawn_file_actions_init(&fa);
         posix_spawn_file_actions_addopen(&fa, STDIN_FILENO, "/dev/null", O_RDONLY, 0);
+        /* Only stdin/stdout/stderr reach the hook, even if a library (libcurl, sd-bus, OpenSSL)
+         * left a descriptor without O_CLOEXEC: a hook must never inherit the bus connection, a
+         * TLS socket or a challenge listener. */
+        posix_spawn_file_actions_addclosefrom_np(&fa, STDERR_FILENO + 1);
         posix_spawnattr_init(&attr);
         /* The daemon blocks SIGHUP/SIGTERM for sd-event; the child must get default behaviour. */
         sigemptyset(&none);
         posix_spawnattr_setsigmask(&attr, &none);
-        posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
+        /* Its own process group, so that a timeout kills everything the hook started. */
+        posix_spawnattr_setpgroup(&attr, 0);
+        posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETPGROUP);
         {
                 sigset_t all;
                 sigfillset(&all);

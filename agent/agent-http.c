@@ -62,6 +62,8 @@ const char *agent_http_last_error(AgentHttp *h) {
 typedef struct Sink {
         AgentHttpResponse *resp;
         bool too_large;
+        bool too_many_headers;
+        unsigned n_headers;
 } Sink;
 
 static size_t write_cb(char *data, size_t size, size_t nmemb, void *userdata) {
@@ -116,7 +118,14 @@ static size_t header_cb(char *data, size_t size, size_t nmemb, void *userdata) {
                 free(r->content_type); free(r->location); free(r->replay_nonce);
                 free(r->retry_after); free(r->link_up);
                 r->content_type = r->location = r->replay_nonce = r->retry_after = r->link_up = NULL;
+                s->n_headers = 0;
                 return n;
+        }
+        /* libcurl bounds the length of one line, not the number of lines: a server must not keep
+         * us parsing an endless head of tiny headers (the empty line ending the head is free). */
+        if (!(n <= 2 && (data[0] == '\r' || data[0] == '\n')) && ++s->n_headers > AGENT_HTTP_HEADERS_MAX) {
+                s->too_many_headers = true;
+                return 0;   /* aborts the transfer */
         }
         if (!colon)
                 return n;
@@ -224,6 +233,11 @@ static int perform(AgentHttp *h, const char *url, const char *method, const char
                 agent_http_response_done(&resp);
                 if (sink.too_large || c == CURLE_FILESIZE_EXCEEDED)
                         return -E2BIG;
+                if (sink.too_many_headers) {
+                        snprintf(h->error, sizeof h->error, "more than %d header lines in the response",
+                                 AGENT_HTTP_HEADERS_MAX);
+                        return -EMSGSIZE;
+                }
                 if (!h->error[0])
                         snprintf(h->error, sizeof h->error, "%s", curl_easy_strerror(c));
                 return map_curl_error(c);

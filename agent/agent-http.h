@@ -11,6 +11,7 @@
 
 #define AGENT_HTTP_BODY_MAX (1024u * 1024u)   /* a larger response: -E2BIG */
 #define AGENT_HTTP_HEADER_MAX 4096            /* a longer header value is ignored */
+#define AGENT_HTTP_HEADERS_MAX 100            /* more header lines in one response: -EMSGSIZE */
 #define AGENT_HTTP_TIMEOUT_SEC 60
 #define AGENT_HTTP_CONNECT_TIMEOUT_SEC 15
 

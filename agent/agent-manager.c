@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include <systemd/sd-daemon.h>
 
@@ -48,6 +49,20 @@ struct AgentManager {
 
 static const char *state_dir(AgentManager *m) {
         return m->state_dir_override ?: m->config->state_directory;
+}
+
+/* The state directory holds private keys and ACME account keys: 0700 even if it already existed
+ * wider (created by hand or by an older package), since mkdir() leaves an existing one alone. */
+static void tighten_state_dir(const char *path) {
+        struct stat st;
+
+        if (stat(path, &st) < 0 || !S_ISDIR(st.st_mode) || (st.st_mode & 077) == 0)
+                return;
+        if (chmod(path, st.st_mode & 0700) < 0)
+                log_warning_errno(-errno, "The state directory %s is accessible to others and cannot be restricted: %m", path);
+        else
+                log_warning("The state directory %s was accessible to others (mode %04o); made it 0700.",
+                            path, (unsigned) (st.st_mode & 07777));
 }
 
 static void notify_change(AgentManager *m, AgentCert *c, AgentChange change) {
@@ -242,6 +257,8 @@ static int load_all(AgentManager *m) {
         r = mkdir_p(state_dir(m), 0700);
         if (r < 0)
                 log_error_errno(r, "Cannot create the state directory %s: %m", state_dir(m));
+        else
+                tighten_state_dir(state_dir(m));
 
         certs = calloc(n + 1, sizeof *certs);
         is_new = calloc(n + 1, sizeof *is_new);

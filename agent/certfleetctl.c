@@ -114,7 +114,16 @@ static int read_string(sd_bus_message *m, char **dst) {
                 return r;
         free(*dst);
         *dst = strdup(s);
-        return *dst ? 0 : -ENOMEM;
+        if (!*dst)
+                return -ENOMEM;
+        /* Issuer and LastError quote a CA or an ACME server: never let them drive the terminal
+         * (C0 controls, DEL, and C1 controls in their UTF-8 form U+0080..U+009F). */
+        for (unsigned char *c = (unsigned char *) *dst; *c; c++)
+                if (*c < ' ' || *c == 0x7f)
+                        *c = '?';
+                else if (*c == 0xc2 && c[1] >= 0x80 && c[1] <= 0x9f)
+                        c[0] = c[1] = '?';
+        return 0;
 }
 
 static int read_props(sd_bus_message *m, CertProps *p) {

@@ -203,6 +203,7 @@ class AcmeMock:
         self.window = None
         self.order_state = {}
         self.serial = 0x1000
+        self.foreign_authz = None    # a name the next authorizations claim (pending, dns-01)
         run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
              "-keyout", f"{tmp}/mockca.key", "-out", f"{tmp}/mockca.pem", "-days", "2",
              "-subj", "/CN=mock-issuer", "-addext", "subjectKeyIdentifier=hash"])
@@ -264,6 +265,11 @@ class AcmeMock:
                     oid = str(len(mock.orders_seen))
                     mock.order_state[oid] = {"status": "ready", "names": [i["value"] for i in payload["identifiers"]]}
                     return self.send(201, self.order(oid), headers={"Location": f"{b}/o/{oid}"})
+                if p.startswith("/authz/") and mock.foreign_authz:
+                    return self.send(200, {"status": "pending",
+                                           "identifier": {"type": "dns", "value": mock.foreign_authz},
+                                           "challenges": [{"type": "dns-01", "token": "tok",
+                                                           "url": b + "/chall/1", "status": "pending"}]})
                 if p.startswith("/authz/"):
                     return self.send(200, {"status": "valid", "identifier": {"type": "dns", "value": "x"},
                                            "challenges": []})
@@ -359,7 +365,10 @@ def main():
               cert_conf(server, ca, ["web.example.test", "www.example.test"],
                         f"Challenge=http-01\nHTTPListen=127.0.0.1:{http_port}", deploy, "web")
               + f"Mode=0640\nExecDeploy={tmp}/hook.sh\n")
+        os.makedirs(state, exist_ok=True)
+        os.chmod(state, 0o755)   # made by hand, too wide: the agent must restrict it
         env.run_agent(conf, state)
+        check(os.stat(state).st_mode & 0o7777 == 0o700, "an existing state directory is restricted to 0700")
         s1 = check_deployed(deploy, "web", ["web.example.test", "www.example.test"], 0o640)
         with open(f"{tmp}/hook.env") as f:
             hook_env = {k: v for k, v in (line.rstrip("\n").split("=", 1) for line in f)
@@ -575,6 +584,21 @@ fi
             check([o.get("replaces") for o in amock.orders_seen[1:]] == [old_id, None],
                   "the renewal's newOrder carried replaces=CertID, and after alreadyReplaced it was retried without")
             check(amock.accounts_created == 2, "the account is registered once (plus the badNonce retry) and reused")
+
+            # The server claims an authorization for a name we never ordered: DNSHook= must not be
+            # asked to publish a record for it.
+            amock.foreign_authz = "victim.example.test"
+            marker = f"{tmp}/foreign-hook.out"
+            write(f"{tmp}/foreign-hook.sh", f"#!/bin/sh\necho \"$@\" >> {marker}\n", 0o755)
+            write(f"{conf7}/agent.d/mock.conf",
+                  cert_conf(amock.url, ca, ["mock.example.test"], f"Challenge=dns-01\nDNSHook={tmp}/foreign-hook.sh",
+                            deploy, "mock", "Profile=tlsserver"))
+            out = env.run_agent(conf7, state7, "--force", expect=1)
+            check(not os.path.exists(marker), "DNSHook= is not run for an authorization of a name not ordered")
+            check("not ordered" in out, "an authorization for a name not ordered fails with a clear message")
+            check(check_deployed(deploy, "mock", ["mock.example.test"], 0o600) == m2,
+                  "the deployed certificate is left as it was")
+            amock.foreign_authz = None
         finally:
             amock.stop()
 

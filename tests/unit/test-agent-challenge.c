@@ -6,6 +6,7 @@
 #include <cmocka.h>
 #include <arpa/inet.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <netinet/in.h>
 #include <stdio.h>
@@ -18,7 +19,9 @@
 #include <openssl/ssl.h>
 #include <openssl/x509v3.h>
 
+#include "agent/agent-acme.h"
 #include "agent/agent-challenge.h"
+#include "agent/agent-exec.h"
 #include "shared/fileio.h"
 #include "tests/unit/test-util.h"
 
@@ -211,6 +214,49 @@ static void test_http_webroot_writes_and_removes(void **state) {
         assert_int_equal(challenge_http_webroot_add(test_tmpdir, "../../x", KEY_AUTH), -EINVAL);
 }
 
+/* open(O_DIRECTORY|O_NOFOLLOW) on a symlink fails with ENOTDIR (or ELOOP without O_DIRECTORY). */
+#define assert_symlink_refused(call)                            \
+        do {                                                    \
+                int _r = (call);                                \
+                assert_true(_r == -ENOTDIR || _r == -ELOOP);    \
+        } while (0)
+
+static void test_http_webroot_refuses_symlinked_challenge_dir(void **state) {
+        _cleanup_free_ char *check = NULL;
+
+        /* .well-known is a symlink (made by whoever owns the webroot) to a directory root must not
+         * write to; then acme-challenge is. The agent must refuse and write nothing there. */
+        assert_int_equal(test_run("mkdir -p w1 victim1 && ln -s ../victim1 w1/.well-known"), 0);
+        assert_true(asprintf(&check, "%s/w1", test_tmpdir) > 0);
+        assert_symlink_refused(challenge_http_webroot_add(check, "passwd", KEY_AUTH));
+        assert_int_equal(test_run("test -z \"$(ls -A victim1)\""), 0);
+        assert_symlink_refused(challenge_http_webroot_remove(check, "passwd"));
+
+        free(check);
+        assert_int_equal(test_run("mkdir -p w2/.well-known victim2 && "
+                                            "ln -s ../../victim2 w2/.well-known/acme-challenge && "
+                                            "echo keep > victim2/passwd"), 0);
+        assert_true(asprintf(&check, "%s/w2", test_tmpdir) > 0);
+        assert_symlink_refused(challenge_http_webroot_add(check, "passwd", KEY_AUTH));
+        assert_symlink_refused(challenge_http_webroot_remove(check, "passwd"));
+        assert_int_equal(test_run("test \"$(cat victim2/passwd)\" = keep && test \"$(ls -A victim2)\" = passwd"), 0);
+
+        /* The webroot itself may be a symlink (the admin's choice), and the file is world-readable
+         * whatever the umask. */
+        free(check);
+        assert_int_equal(test_run("mkdir -p real3 && ln -s real3 w3"), 0);
+        assert_true(asprintf(&check, "%s/w3", test_tmpdir) > 0);
+        {
+                mode_t old = umask(0077);
+                assert_int_equal(challenge_http_webroot_add(check, "tok3", KEY_AUTH), 0);
+                umask(old);
+        }
+        assert_int_equal(test_run("test \"$(stat -c %%a real3/.well-known/acme-challenge/tok3)\" = 644 && "
+                                            "test \"$(ls -A real3/.well-known/acme-challenge)\" = tok3"), 0);
+        assert_int_equal(challenge_http_webroot_remove(check, "tok3"), 0);
+        assert_int_equal(test_run("test -z \"$(ls -A real3/.well-known/acme-challenge)\""), 0);
+}
+
 static void test_token_validation(void **state) {
         assert_true(challenge_token_is_valid("abcXYZ019-_"));
         assert_false(challenge_token_is_valid(""));
@@ -240,6 +286,87 @@ static void test_dns_hook_arguments(void **state) {
                                   "clear|_acme-challenge.example.test|VALUE|example.test\n");
 }
 
+static void test_hook_gets_no_inherited_fds_nor_systemd_env(void **state) {
+        /* A descriptor some library left without O_CLOEXEC, and the agent's own systemd variables. */
+        int fd = open("/dev/null", O_RDONLY);
+        char script[256];
+        char *argv[] = { (char *) "/bin/sh", (char *) "-c", script, NULL };
+        char *env[] = { (char *) "CERTFLEET_EXTRA=yes", NULL };
+
+        assert_true(fd >= 0);
+        assert_int_equal(dup2(fd, 57), 57);
+        close(fd);
+        assert_int_equal(setenv("NOTIFY_SOCKET", "/run/systemd/notify", 1), 0);
+        assert_int_equal(setenv("LISTEN_FDS", "1", 1), 0);
+        assert_int_equal(setenv("CERTFLEET_KEPT", "kept", 1), 0);
+
+        /* Exit status says what leaked: 3 the descriptor, 4 NOTIFY_SOCKET, 5 LISTEN_FDS, 6 lost env. */
+        snprintf(script, sizeof script,
+                 "test -e /proc/$$/fd/57 && exit 3; test -n \"${NOTIFY_SOCKET+x}\" && exit 4; "
+                 "test -n \"${LISTEN_FDS+x}\" && exit 5; "
+                 "test \"$CERTFLEET_KEPT$CERTFLEET_EXTRA\" = keptyes || exit 6; exit 0");
+        assert_int_equal(agent_exec_run(argv, env, 10), 0);
+
+        /* The check itself can fail: the same script sees the descriptor when it is inherited. */
+        snprintf(script, sizeof script, "test -e /proc/$$/fd/1 || exit 3; exit 0");
+        assert_int_equal(agent_exec_run(argv, env, 10), 0);
+
+        close(57);
+        unsetenv("NOTIFY_SOCKET");
+        unsetenv("LISTEN_FDS");
+        unsetenv("CERTFLEET_KEPT");
+}
+
+static void test_hook_timeout_kills_what_the_hook_started(void **state) {
+        _cleanup_free_ char *pidfile = NULL, *script = NULL, *text = NULL;
+        char *argv[] = { (char *) "/bin/sh", (char *) "-c", NULL, NULL };
+        size_t n;
+        pid_t child;
+        int alive = 1;
+
+        pidfile = test_path("hook-child.pid");
+        assert_true(asprintf(&script, "sleep 60 & echo $! > %s; wait", pidfile) > 0);
+        argv[2] = script;
+        assert_int_equal(agent_exec_run(argv, NULL, 1), -ETIMEDOUT);
+
+        assert_int_equal(read_full_file(pidfile, 64, &text, &n), 0);
+        child = (pid_t) atoi(text);
+        assert_true(child > 1);
+        /* Killed with the hook (reaped by init shortly after). */
+        for (int i = 0; i < 50 && alive; i++) {
+                _cleanup_free_ char *stat_path = NULL, *st = NULL;
+                size_t k;
+                assert_true(asprintf(&stat_path, "/proc/%d/stat", (int) child) > 0);
+                if (read_full_file(stat_path, 4096, &st, &k) < 0 || strstr(st, ") Z ") || !strstr(st, "(sleep)"))
+                        alive = 0;
+                else
+                        usleep(100 * 1000);
+        }
+        if (alive)
+                kill(child, SIGKILL);
+        assert_int_equal(alive, 0);
+}
+
+static void test_acme_authorization_must_be_for_an_ordered_name(void **state) {
+        char *names[] = { (char *) "www.example.test", (char *) "*.apps.example.test", NULL };
+
+        assert_true(acme_identifier_was_ordered(names, "www.example.test"));
+        assert_true(acme_identifier_was_ordered(names, "WWW.Example.Test"));
+        /* A wildcard's authorization names the base domain (RFC 8555 §7.1.4). */
+        assert_true(acme_identifier_was_ordered(names, "apps.example.test"));
+
+        /* Names the server made up: they would reach DNSHook= or a responder. */
+        assert_false(acme_identifier_was_ordered(names, "example.test"));
+        assert_false(acme_identifier_was_ordered(names, "evil.test"));
+        assert_false(acme_identifier_was_ordered(names, "x.apps.example.test"));
+        assert_false(acme_identifier_was_ordered(names, "*.apps.example.test"));
+        assert_false(acme_identifier_was_ordered(names, "www.example.test.evil.test"));
+        assert_false(acme_identifier_was_ordered(names, "-rf"));
+        assert_false(acme_identifier_was_ordered(names, ""));
+        assert_false(acme_identifier_was_ordered(names, NULL));
+        assert_false(acme_identifier_was_ordered(NULL, "www.example.test"));
+}
+
 int main(void) {
         signal(SIGPIPE, SIG_IGN);   /* a refused handshake closes the socket under the client */
         const struct CMUnitTest tests[] = {
@@ -248,8 +375,12 @@ int main(void) {
                 cmocka_unit_test(test_tlsalpn_server_answers_with_validation_cert),
                 cmocka_unit_test(test_http_server_serves_key_authorization),
                 cmocka_unit_test(test_http_webroot_writes_and_removes),
+                cmocka_unit_test(test_http_webroot_refuses_symlinked_challenge_dir),
                 cmocka_unit_test(test_token_validation),
                 cmocka_unit_test(test_dns_hook_arguments),
+                cmocka_unit_test(test_hook_gets_no_inherited_fds_nor_systemd_env),
+                cmocka_unit_test(test_hook_timeout_kills_what_the_hook_started),
+                cmocka_unit_test(test_acme_authorization_must_be_for_an_ordered_name),
         };
         return cmocka_run_group_tests(tests, test_tmpdir_setup, test_tmpdir_teardown);
 }

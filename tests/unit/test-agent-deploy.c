@@ -121,6 +121,39 @@ static void test_deploy_mode_applies_to_key(void **state) {
         assert_int_equal(mode_of(c->deploy_certificate), 0644);
 }
 
+static void test_deploy_replaces_symlinks_never_writes_through_them(void **state) {
+        _cleanup_(cert_config_unrefp) CertConfig *c = new_config("links");
+        _cleanup_free_ char *err = NULL, *victim = NULL, *victim2 = NULL, *staged = NULL, *text = NULL;
+        struct stat st;
+
+        /* The agent runs as root: a symlink at a target (or at the predictable staging name),
+         * planted by whoever can write the directory, must be replaced, never followed. */
+        victim = path_in("links", "../victim-key");
+        victim2 = path_in("links", "../victim-staged");
+        test_write_text("victim-key", "victim\n");
+        test_write_text("victim-staged", "victim2\n");
+        assert_int_equal(symlink(victim, c->deploy_key), 0);
+        assert_true(asprintf(&staged, "%s%s", c->deploy_certificate, AGENT_DEPLOY_STAGING_SUFFIX) > 0);
+        assert_int_equal(symlink(victim2, staged), 0);
+
+        assert_int_equal(agent_deploy_files(c, &input, &err), 0);
+
+        assert_int_equal(lstat(c->deploy_key, &st), 0);
+        assert_true(S_ISREG(st.st_mode));
+        assert_int_equal(st.st_mode & 07777, 0600);
+        text = slurp(c->deploy_key);
+        assert_string_equal(text, KEY);
+        free(text);
+        assert_int_equal(lstat(c->deploy_certificate, &st), 0);
+        assert_true(S_ISREG(st.st_mode));
+        text = slurp(victim);
+        assert_string_equal(text, "victim\n");
+        free(text);
+        text = slurp(victim2);
+        assert_string_equal(text, "victim2\n");
+        assert_int_equal(lstat(staged, &st), -1);
+}
+
 static void test_deploy_failing_write_keeps_previous_files(void **state) {
         _cleanup_(cert_config_unrefp) CertConfig *c = new_config("atomic");
         _cleanup_free_ char *err = NULL, *cert = NULL, *key = NULL, *bad = NULL;
@@ -350,6 +383,7 @@ int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_deploy_writes_files_with_modes),
                 cmocka_unit_test(test_deploy_mode_applies_to_key),
+                cmocka_unit_test(test_deploy_replaces_symlinks_never_writes_through_them),
                 cmocka_unit_test(test_deploy_failing_write_keeps_previous_files),
                 cmocka_unit_test(test_deploy_owner_and_group_when_root),
                 cmocka_unit_test(test_deploy_unknown_owner_fails_before_writing),

@@ -17,6 +17,7 @@
 
 #include <curl/curl.h>
 
+#include "agent/agent-acme.h"
 #include "agent/agent-http.h"
 
 /* A one-shot HTTP server: answers the next connection with a canned response and records the
@@ -176,6 +177,73 @@ static void test_http_body_over_limit_is_refused(void **state) {
         agent_http_response_done(&r);
 }
 
+static char *head_with_headers(unsigned n) {
+        char *head = NULL;
+        size_t size = 0;
+        FILE *f = open_memstream(&head, &size);
+
+        assert_non_null(f);
+        fputs("HTTP/1.1 200 OK\r\nContent-Length: 2\r\n", f);
+        for (unsigned i = 1; i < n; i++)
+                fprintf(f, "X-Filler-%u: a\r\n", i);
+        fputs("\r\n", f);
+        assert_int_equal(fclose(f), 0);
+        return head;
+}
+
+static void test_http_too_many_headers_is_refused(void **state) {
+        _cleanup_(agent_http_freep) AgentHttp *h = NULL;
+        _cleanup_free_ char *url = NULL, *head = NULL;
+        AgentHttpResponse r = {};
+        Canned c;
+
+        assert_int_equal(agent_http_new(NULL, &h), 0);
+
+        /* Exactly the limit (Content-Length counted) is accepted. */
+        head = head_with_headers(AGENT_HTTP_HEADERS_MAX);
+        canned_start(&c, head, 2);
+        url = url_for(&c, "/many");
+        assert_int_equal(agent_http_get(h, url, &r), 0);
+        canned_stop(&c);
+        assert_int_equal(r.status, 200);
+        assert_int_equal(r.body_size, 2);
+        agent_http_response_done(&r);
+
+        /* One more header line than the limit: refused, with a reason. */
+        free(head);
+        head = head_with_headers(AGENT_HTTP_HEADERS_MAX + 1);
+        canned_start(&c, head, 2);
+        free(url);
+        url = url_for(&c, "/too-many");
+        assert_int_equal(agent_http_get(h, url, &r), -EMSGSIZE);
+        canned_stop(&c);
+        assert_non_null(strstr(agent_http_last_error(h), "header lines"));
+}
+
+static void test_acme_error_from_server_has_no_control_characters(void **state) {
+        static const char body[] =
+                "{\"type\":\"urn:ietf:params:acme:error:serverInternal\","
+                "\"detail\":\"boom\\u001b[2J\\nFAKE LOG LINE\\r\\u007f\"}";
+        _cleanup_(acme_client_freep) AcmeClient *client = NULL;
+        _cleanup_free_ char *url = NULL, *head = NULL;
+        const char *e;
+        Canned c;
+
+        assert_true(asprintf(&head, "HTTP/1.1 500 Internal\r\nContent-Type: application/problem+json\r\n"
+                             "Content-Length: %zu\r\n\r\n%s", strlen(body), body) > 0);
+        canned_start(&c, head, 0);
+        url = url_for(&c, "/directory");
+        assert_int_equal(acme_client_new(&(AcmeClientOptions) { .directory_url = url, .state_dir = "/nonexistent" },
+                                         &client), 0);
+        assert_true(acme_client_load_directory(client) < 0);
+        canned_stop(&c);
+
+        e = acme_client_error(client);
+        assert_non_null(strstr(e, "boom?[2J?FAKE LOG LINE??"));
+        for (const char *p = e; *p; p++)
+                assert_true((unsigned char) *p >= ' ' && *p != 0x7f);
+}
+
 static void test_http_connection_refused(void **state) {
         _cleanup_(agent_http_freep) AgentHttp *h = NULL;
         AgentHttpResponse r = {};
@@ -201,6 +269,8 @@ int main(void) {
                 cmocka_unit_test(test_http_collects_acme_headers),
                 cmocka_unit_test(test_http_error_status_is_not_a_transport_failure),
                 cmocka_unit_test(test_http_body_over_limit_is_refused),
+                cmocka_unit_test(test_http_too_many_headers_is_refused),
+                cmocka_unit_test(test_acme_error_from_server_has_no_control_characters),
                 cmocka_unit_test(test_http_connection_refused),
         };
 
