@@ -16,6 +16,7 @@
 #include "shared/problem.h"
 #include "shared/ari.h"
 #include "shared/random-util.h"
+#include "shared/strv.h"
 
 #define ACME_REPLACES_MAX 512
 
@@ -278,8 +279,9 @@ static int parse_time_field(AcmeRequest *r, const char *key, cf_time_t *ret) {
         return 0;
 }
 
-/* RFC 9773 §5: replaces names a certificate of this account that is not replaced yet. */
-static int replaces_check(AcmeRequest *r, json_object *v, char **ret_serial) {
+/* RFC 9773 §5: replaces names a certificate of this account that is not replaced yet. Its
+ * identifiers ("dns:…", "ip:…") come back for the shared-identifier check. */
+static int replaces_check(AcmeRequest *r, json_object *v, char **ret_serial, char ***ret_identifiers) {
         _cleanup_(inventory_cert_freep) InventoryCert *c = NULL;
         const char *id;
         int64_t other;
@@ -312,7 +314,22 @@ static int replaces_check(AcmeRequest *r, json_object *v, char **ret_serial) {
         if (q != -ENOENT)
                 return q;
         *ret_serial = TAKE_PTR(c->serial);
+        *ret_identifiers = TAKE_PTR(c->identifiers);
         return 0;
+}
+
+/* RFC 9773 §5: the order SHOULD share at least one identifier with the certificate it replaces,
+ * so that replaces can't link unrelated certificates in the inventory. */
+static bool order_shares_identifier(const OrderIdent *idents, size_t n, char *const *replaced) {
+        for (size_t i = 0; i < n; i++) {
+                _cleanup_free_ char *s = NULL;
+
+                if (asprintf(&s, "%s:%s", identifier_type_to_string(idents[i].type), idents[i].value) < 0)
+                        return false;
+                if (strv_contains(replaced, s))
+                        return true;
+        }
+        return false;
 }
 
 static void idents_free(OrderIdent *l, size_t n) {
@@ -325,6 +342,7 @@ int acme_new_order_handle(AcmeRequest *r) {
         _cleanup_(json_object_putp) json_object *idents_json = NULL;
         _cleanup_(acme_order_freep) AcmeOrder *created = NULL;
         _cleanup_free_ char *replaces = NULL;
+        _cleanup_(strv_freep) char **replaced_identifiers = NULL;
         OrderIdent *idents = NULL;
         size_t n = 0, max;
         json_object *arr, *v;
@@ -355,7 +373,7 @@ int acme_new_order_handle(AcmeRequest *r) {
                         return acme_fail(r, -CF_E_MALFORMED, "Requested validity is not allowed by this profile");
         }
         if (json_object_object_get_ex(r->payload, "replaces", &v)) {
-                q = replaces_check(r, v, &replaces);
+                q = replaces_check(r, v, &replaces, &replaced_identifiers);
                 if (q < 0)
                         return q;
         }
@@ -390,6 +408,12 @@ int acme_new_order_handle(AcmeRequest *r) {
                 json_object_object_add(o, "type", json_object_new_string(identifier_type_to_string(id.type)));
                 json_object_object_add(o, "value", json_object_new_string(id.value));
                 json_object_array_add(idents_json, o);
+        }
+
+        if (replaces && !order_shares_identifier(idents, m, replaced_identifiers)) {
+                q = acme_fail(r, -CF_E_MALFORMED,
+                              "replaces names a certificate that shares no identifier with this order");
+                goto finish;
         }
 
         /* Everything checked: now one transaction for all rows. */

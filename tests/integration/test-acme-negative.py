@@ -509,7 +509,14 @@ class AcmeEndToEnd(unittest.TestCase):
         self.assertEqual(status, 200, data)
         self.assertIn(order_url, json.loads(data)["orders"])
 
-        # Replacement (RFC 9773): one order may replace it, a second is alreadyReplaced.
+        # Replacement (RFC 9773): the order must share an identifier with the certificate
+        # (§5); one order may replace it, a second is alreadyReplaced.
+        before = self.db_counts()
+        status, resp, data = c.post(c.dir["newOrder"], {"identifiers": [{"type": "ip", "value": "127.0.0.2"}],
+                                                        "replaces": cert_id})
+        self.assertProblem(status, resp, data, 400, "malformed")
+        self.assertIn("shares no identifier", json.loads(data)["detail"])
+        self.assertEqual(self.db_counts(), before)
         status, resp, data = c.post(c.dir["newOrder"], {"identifiers": [{"type": "ip", "value": "127.0.0.1"}],
                                                         "replaces": cert_id})
         self.assertEqual(status, 201, data)
