@@ -381,10 +381,13 @@ static int cert_get_sans(X509 *cert, CertInfo *info) {
 }
 
 int cert_inspect(X509 *cert, CertInfo **ret) {
+        return cert_inspect_with_key(cert, NULL, ret);
+}
+
+int cert_inspect_with_key(X509 *cert, EVP_PKEY *key, CertInfo **ret) {
         _cleanup_(cert_info_freep) CertInfo *info = NULL;
         _cleanup_(BASIC_CONSTRAINTS_freep) BASIC_CONSTRAINTS *bc = NULL;
         const ASN1_OCTET_STRING *kid;
-        EVP_PKEY *key;
         int crit = -1, r;
 
         if (!cert)
@@ -458,7 +461,8 @@ int cert_inspect(X509 *cert, CertInfo **ret) {
         }
         info->is_ca = bc && bc->ca;
 
-        key = X509_get0_pubkey(cert);
+        if (!key)
+                key = X509_get0_pubkey(cert);
         if (!key) {
                 ERR_clear_error();
                 return -EBADMSG;

@@ -39,6 +39,11 @@ typedef struct CertInfo {
 } CertInfo;
 
 int cert_inspect(X509 *cert, CertInfo **ret);
+/* The same, with the certificate's public key supplied by the caller (NULL: take the decoded key
+ * from the certificate). A certificate assembled from an encoded SubjectPublicKeyInfo (see
+ * CaIssueRequest.public_key_info) carries no decoded key, and decoding it only to describe it is
+ * what the caller that already has the key avoids. key must be the certificate's key. */
+int cert_inspect_with_key(X509 *cert, EVP_PKEY *key, CertInfo **ret);
 CertInfo *cert_info_free(CertInfo *info);
 DEFINE_TRIVIAL_CLEANUP_FUNC(CertInfo *, cert_info_free);
 

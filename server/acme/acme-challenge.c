@@ -128,7 +128,7 @@ static int start_validation(AcmeRequest *r, AcmeChallenge *c, const AcmeAuthz *a
                 .challenge_id = c->id,
         };
 
-        q = store_begin(r->store);
+        q = acme_begin(r);
         if (q < 0)
                 return q;
         q = authz_idle(r->store, a->id);
@@ -163,7 +163,7 @@ static int start_validation(AcmeRequest *r, AcmeChallenge *c, const AcmeAuthz *a
         }
         if (q < 0)
                 goto fail;
-        return acme_commit(r->store);
+        return acme_commit_request(r);
 fail:
         store_rollback(r->store);
         c->status = ACME_STATUS_PENDING;

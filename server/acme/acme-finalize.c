@@ -72,7 +72,7 @@ static bool common_name_is_identifier(const char *cn, char **dns, char **ips) {
         return strv_contains(ips, canonical);
 }
 
-static int csr_check(AcmeRequest *r, X509_REQ *csr, char **dns, char **ips) {
+static int csr_check(AcmeRequest *r, X509_REQ *csr, char **dns, char **ips, CsrInfo **ret_info) {
         _cleanup_(csr_info_freep) CsrInfo *info = NULL;
         const char *detail = NULL;
         int q;
@@ -92,15 +92,18 @@ static int csr_check(AcmeRequest *r, X509_REQ *csr, char **dns, char **ips) {
                 return acme_fail(r, -CF_E_BAD_PUBLIC_KEY, "%s", detail ?: "Key is not allowed by this profile");
         if (r->account && r->key && key_public_equal(info->public_key, r->key))
                 return acme_fail(r, -CF_E_BAD_CSR, "CSR key must differ from the account key");
+        *ret_info = TAKE_PTR(info);
         return 0;
 }
 
-static int set_order_state(Store *s, AcmeOrder *o, AcmeStatus expect, AcmeStatus status,
+static int set_order_state(AcmeRequest *r, AcmeOrder *o, AcmeStatus expect, AcmeStatus status,
                            const char *serial, int error, const char *detail, bool keep_csr) {
         _cleanup_(acme_order_freep) AcmeOrder *cur = NULL;
+        Store *s = r->store;
         int q;
 
-        q = store_begin(s);
+        /* The first of these in a request also records its nonce. */
+        q = acme_begin(r);
         if (q < 0)
                 return q;
         q = store_acme_order_get(s, o->id, &cur);
@@ -134,14 +137,14 @@ static int set_order_state(Store *s, AcmeOrder *o, AcmeStatus expect, AcmeStatus
         q = store_acme_order_update(s, o);
         if (q < 0)
                 goto fail;
-        return acme_commit(s);
+        return acme_commit_request(r);
 fail:
         store_rollback(s);
         return q;
 }
 
 /* Runs the RA on a processing order and records the outcome. */
-static int enroll(AcmeRequest *r, AcmeOrder *o, X509_REQ *csr, char **dns, char **ips) {
+static int enroll(AcmeRequest *r, AcmeOrder *o, X509_REQ *csr, const CsrInfo *info, char **dns, char **ips) {
         _cleanup_(ra_enroll_result_freep) RaEnrollResult *res = NULL;
         RaEnrollRequest req = {
                 .protocol = "acme",
@@ -154,12 +157,13 @@ static int enroll(AcmeRequest *r, AcmeOrder *o, X509_REQ *csr, char **dns, char 
                 .not_after = o->not_after,
                 .account_id = o->account_id,
                 .replaces = o->replaces,
+                .csr_info = info,
         };
         int q, e;
 
         q = ra_enroll(r->store, r->profiles, &req, &res);
         if (q >= 0)
-                return set_order_state(r->store, o, ACME_STATUS_PROCESSING, ACME_STATUS_VALID,
+                return set_order_state(r, o, ACME_STATUS_PROCESSING, ACME_STATUS_VALID,
                                        res->serial, 0, NULL, false);
         if (q == -CF_E_APPROVAL_PENDING)
                 return 0;
@@ -168,14 +172,14 @@ static int enroll(AcmeRequest *r, AcmeOrder *o, X509_REQ *csr, char **dns, char 
         if (e == -CF_E_BAD_CSR || e == -CF_E_BAD_PUBLIC_KEY || e == -CF_E_REJECTED_IDENTIFIER ||
             e == -CF_E_MALFORMED || e == -CF_E_ALREADY_REPLACED) {
                 /* The request was refused by policy: the order is back where it was, unchanged. */
-                int k = set_order_state(r->store, o, ACME_STATUS_PROCESSING, ACME_STATUS_READY,
+                int k = set_order_state(r, o, ACME_STATUS_PROCESSING, ACME_STATUS_READY,
                                         NULL, 0, NULL, false);
                 if (k < 0)
                         log_warning_errno(k, "Failed to return order %" PRIi64 " to ready: %m", o->id);
                 return acme_fail(r, e, "Issuance refused: %s", cf_error_name(q));
         }
         log_error_errno(q, "Issuance for ACME order %" PRIi64 " failed: %m", o->id);
-        (void) set_order_state(r->store, o, ACME_STATUS_PROCESSING, ACME_STATUS_INVALID, NULL,
+        (void) set_order_state(r, o, ACME_STATUS_PROCESSING, ACME_STATUS_INVALID, NULL,
                                -CF_E_SERVER_INTERNAL, "Issuance failed", false);
         return acme_fail(r, -CF_E_SERVER_INTERNAL, "Issuance failed");
 }
@@ -191,7 +195,7 @@ int acme_finalize_retry_pending(AcmeRequest *r, AcmeOrder *o) {
         q = order_identifiers(o, &dns, &ips);
         if (q < 0)
                 return q;
-        q = enroll(r, o, csr, dns, ips);
+        q = enroll(r, o, csr, NULL, dns, ips);
         /* Refusals were recorded in the order; the fetch itself still succeeds. */
         if (q < 0 && q != -CF_E_SERVER_INTERNAL && cf_error_is_protocol(q)) {
                 free(r->detail);
@@ -204,6 +208,7 @@ int acme_finalize_retry_pending(AcmeRequest *r, AcmeOrder *o) {
 int acme_finalize_handle(AcmeRequest *r, int64_t id) {
         _cleanup_(acme_order_freep) AcmeOrder *o = NULL;
         _cleanup_(X509_REQ_freep) X509_REQ *csr = NULL;
+        _cleanup_(csr_info_freep) CsrInfo *info = NULL;
         _cleanup_(strv_freep) char **dns = NULL, **ips = NULL;
         _cleanup_free_ uint8_t *der = NULL;
         const char *b64;
@@ -232,19 +237,20 @@ int acme_finalize_handle(AcmeRequest *r, int64_t id) {
         q = order_identifiers(o, &dns, &ips);
         if (q < 0)
                 return q;
-        q = csr_check(r, csr, dns, ips);
+        q = csr_check(r, csr, dns, ips, &info);
         if (q < 0)
                 return q;
 
         o->csr = TAKE_PTR(der);
         o->csr_size = n;
-        q = set_order_state(r->store, o, ACME_STATUS_READY, ACME_STATUS_PROCESSING, NULL, 0, NULL, true);
+        q = set_order_state(r, o, ACME_STATUS_READY, ACME_STATUS_PROCESSING, NULL, 0, NULL, true);
         if (q == -CF_E_ORDER_NOT_READY)
                 return acme_fail(r, q, "Order is being finalized already");
         if (q < 0)
                 return q;
 
-        q = enroll(r, o, csr, dns, ips);
+        /* The CSR was verified and inspected just above: the RA does not do it again. */
+        q = enroll(r, o, csr, info, dns, ips);
         if (q < 0)
                 return q;
         return acme_order_respond(r, 200, o);

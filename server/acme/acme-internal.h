@@ -76,6 +76,17 @@ typedef struct AcmeRequest {
 
         char *detail;                          /* problem detail for the error being returned */
         char *location;                        /* Location header to send, NULL: none */
+
+        /* Set by the router for handlers whose every state change is one transaction begun
+         * with acme_begin(): acme_jws_authenticate() then only checks the nonce, and its replay
+         * record is written in that transaction instead of one of its own (a WAL commit less
+         * per request). Whatever is not recorded when the handler returns is recorded by
+         * acme_nonce_record_pending() before the response goes out. */
+        bool nonce_deferred;
+        char *nonce_id;                        /* checked, replay record pending or written */
+        cf_time_t nonce_expires;
+        bool nonce_in_transaction;             /* the open transaction holds the record */
+        bool nonce_recorded;                   /* committed */
 } AcmeRequest;
 
 void acme_request_done(AcmeRequest *r);
@@ -89,6 +100,14 @@ int acme_nonce_check(const AcmeServer *s, const char *nonce, cf_time_t now, char
                      cf_time_t *ret_expires);
 /* check + replay record in its own transaction: -CF_E_BAD_NONCE if replayed. */
 int acme_nonce_consume(const AcmeServer *s, Store *store, const char *nonce, cf_time_t now);
+/* store_begin() for a handler, plus the request's deferred replay record if it has not been
+ * written yet: -CF_E_BAD_NONCE (detail set, nothing left open) if the nonce was used. */
+int acme_begin(AcmeRequest *r);
+/* acme_commit(); the deferred replay record counts as written once this succeeds. */
+int acme_commit_request(AcmeRequest *r);
+/* Writes a deferred replay record that no handler transaction committed, in a transaction of
+ * its own: -CF_E_BAD_NONCE (detail set) if the nonce was used. 0 if there is nothing to do. */
+int acme_nonce_record_pending(AcmeRequest *r);
 
 /* acme-jws.c */
 int acme_jws_authenticate(AcmeRequest *r, AcmeAuthMode mode);

@@ -124,7 +124,8 @@ int acme_jws_authenticate(AcmeRequest *r, AcmeAuthMode mode) {
         _cleanup_(acme_account_freep) AcmeAccount *account = NULL;
         _cleanup_(EVP_PKEY_freep) EVP_PKEY *key = NULL;
         _cleanup_(json_object_putp) json_object *payload = NULL;
-        cf_time_t now = time_now();
+        _cleanup_free_ char *nonce_id = NULL;
+        cf_time_t now = time_now(), nonce_expires = 0;
         int q;
 
         if (!content_type_is_jose(r->content_type))
@@ -143,7 +144,7 @@ int acme_jws_authenticate(AcmeRequest *r, AcmeAuthMode mode) {
 
         if (!jws->nonce)
                 return acme_fail(r, -CF_E_BAD_NONCE, "JWS has no nonce");
-        if (acme_nonce_check(r->server, jws->nonce, now, NULL, NULL) < 0)
+        if (acme_nonce_check(r->server, jws->nonce, now, &nonce_id, &nonce_expires) < 0)
                 return acme_fail(r, -CF_E_BAD_NONCE, "JWS has an invalid or expired nonce");
 
         if (!jws->url)
@@ -201,12 +202,17 @@ int acme_jws_authenticate(AcmeRequest *r, AcmeAuthMode mode) {
                 payload = TAKE_PTR(p);
         }
 
-        /* Authenticated: now burn the nonce. */
-        q = acme_nonce_consume(r->server, r->store, jws->nonce, now);
-        if (q == -CF_E_BAD_NONCE)
-                return acme_fail(r, q, "JWS nonce was already used");
-        if (q < 0)
-                return q;
+        /* Authenticated: now burn the nonce, or leave that to the handler's transaction. */
+        if (r->nonce_deferred) {
+                r->nonce_id = TAKE_PTR(nonce_id);
+                r->nonce_expires = nonce_expires;
+        } else {
+                q = acme_nonce_consume(r->server, r->store, jws->nonce, now);
+                if (q == -CF_E_BAD_NONCE)
+                        return acme_fail(r, q, "JWS nonce was already used");
+                if (q < 0)
+                        return q;
+        }
 
         r->jws = TAKE_PTR(jws);
         r->account = TAKE_PTR(account);

@@ -114,3 +114,46 @@ int acme_nonce_consume(const AcmeServer *s, Store *store, const char *nonce, cf_
         }
         return acme_commit(store);
 }
+
+int acme_begin(AcmeRequest *r) {
+        int q;
+
+        q = store_begin(r->store);
+        if (q < 0)
+                return q;
+        r->nonce_in_transaction = false;
+        if (!r->nonce_id || r->nonce_recorded)
+                return 0;
+
+        q = store_acme_nonce_consume(r->store, r->nonce_id, r->nonce_expires, time_now());
+        if (q < 0) {
+                store_rollback(r->store);
+                if (q == -EEXIST)
+                        return acme_fail(r, -CF_E_BAD_NONCE, "JWS nonce was already used");
+                return q;
+        }
+        r->nonce_in_transaction = true;
+        return 0;
+}
+
+int acme_commit_request(AcmeRequest *r) {
+        int q;
+
+        q = acme_commit(r->store);
+        if (q >= 0 && r->nonce_in_transaction)
+                r->nonce_recorded = true;
+        r->nonce_in_transaction = false;
+        return q;
+}
+
+int acme_nonce_record_pending(AcmeRequest *r) {
+        int q;
+
+        if (!r->nonce_id || r->nonce_recorded)
+                return 0;
+        /* A transaction of the handler's that held the record was rolled back. */
+        q = acme_begin(r);
+        if (q < 0)
+                return q;
+        return acme_commit_request(r);
+}

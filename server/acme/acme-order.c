@@ -416,8 +416,8 @@ int acme_new_order_handle(AcmeRequest *r) {
                 goto finish;
         }
 
-        /* Everything checked: now one transaction for all rows. */
-        q = store_begin(r->store);
+        /* Everything checked: now one transaction for all rows (and the nonce's replay record). */
+        q = acme_begin(r);
         if (q < 0)
                 goto finish;
         {
@@ -458,11 +458,9 @@ int acme_new_order_handle(AcmeRequest *r) {
                 store_rollback(r->store);
                 goto finish;
         }
-        q = store_commit(r->store);
-        if (q < 0) {
-                store_rollback(r->store);
+        q = acme_commit_request(r);
+        if (q < 0)
                 goto finish;
-        }
 
         r->location = acme_url(r, "order/%" PRIi64, order_id);
         if (!r->location) {

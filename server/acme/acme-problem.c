@@ -22,6 +22,7 @@ void acme_request_done(AcmeRequest *r) {
         json_object_put(r->payload);
         free(r->detail);
         free(r->location);
+        free(r->nonce_id);
         *r = (AcmeRequest) {};
 }
 

@@ -82,6 +82,11 @@ static int acme_dispatch_post(AcmeRequest *r) {
         else if (strcmp(res, "revoke-cert") == 0)
                 mode = ACME_AUTH_ANY;
 
+        /* The handlers that write in one transaction begun with acme_begin() (the ones every
+         * order goes through) record the nonce in it; the others consume it before they run. */
+        r->nonce_deferred = strcmp(res, "new-order") == 0 || strncmp(res, "chall/", 6) == 0 ||
+                acme_parse_id(res, "order/", "/finalize", &id) >= 0;
+
         q = acme_jws_authenticate(r, mode);
         if (q < 0)
                 return q;
@@ -209,6 +214,21 @@ int acme_handle_request(const HttpRequest *req, HttpResponse *resp, void *userda
                 q = acme_resolve_profile(&r, name, by_ra);
                 if (q >= 0)
                         q = acme_dispatch(&r);
+        }
+
+        if (r.nonce_id && !r.nonce_recorded) {
+                int k;
+
+                /* A handler that left its transaction open has a bug; never record the nonce in it. */
+                if (r.store)
+                        store_rollback(r.store);
+                k = acme_nonce_record_pending(&r);
+                if (k < 0) {
+                        /* The nonce was used: answer as if it had been refused up front. */
+                        free(r.location);
+                        r.location = NULL;
+                        q = k;
+                }
         }
 
         if (q < 0) {

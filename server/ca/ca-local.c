@@ -21,6 +21,8 @@
 #include "shared/pem.h"
 #include "shared/time-util.h"
 
+DEFINE_TRIVIAL_CLEANUP_FUNC(ASN1_OBJECT *, ASN1_OBJECT_free);
+
 #define CA_ROOT_LIFETIME (10 * 365 * 24 * 3600LL)
 #define CA_ISSUING_LIFETIME (5 * 365 * 24 * 3600LL)
 /* A common name longer than X.520's ub-common-name can't be encoded; the SAN carries it. */
@@ -70,7 +72,45 @@ static int cert_set_times(X509 *cert, cf_time_t not_before, cf_time_t not_after)
         return 0;
 }
 
-static int cert_new(EVP_PKEY *public_key, X509 **ret) {
+/* Copies an encoded SubjectPublicKeyInfo into the certificate without decoding or encoding the
+ * key. Only the parameter forms of the key types we issue for (RSA: NULL, EC: named curve,
+ * Ed25519: absent); -EOPNOTSUPP for anything else, and the caller encodes the key instead. */
+static int cert_copy_spki(X509 *cert, const X509_PUBKEY *spki) {
+        _cleanup_(ASN1_OBJECT_freep) ASN1_OBJECT *alg = NULL, *param = NULL;
+        unsigned char *bits;
+        const ASN1_OBJECT *src_alg;
+        const unsigned char *pk;
+        const void *pval;
+        X509_ALGOR *a;
+        int pklen, ptype;
+
+        if (X509_PUBKEY_get0_param(NULL, &pk, &pklen, &a, spki) != 1 || !a || pklen <= 0)
+                return -EINVAL;
+        X509_ALGOR_get0(&src_alg, &ptype, &pval, a);
+        if (ptype == V_ASN1_OBJECT) {
+                param = OBJ_dup(pval);
+                if (!param)
+                        return -ENOMEM;
+        } else if (ptype != V_ASN1_NULL && ptype != V_ASN1_UNDEF)
+                return -EOPNOTSUPP;
+
+        alg = OBJ_dup(src_alg);
+        if (!alg)
+                return -ENOMEM;
+        bits = OPENSSL_memdup(pk, pklen);
+        if (!bits)
+                return -ENOMEM;
+        /* Fails only before it takes anything (allocating the parameter's ASN1_TYPE). */
+        if (X509_PUBKEY_set0_param(X509_get_X509_PUBKEY(cert), alg, ptype, param, bits, pklen) != 1) {
+                OPENSSL_free(bits);
+                return -ENOMEM;
+        }
+        TAKE_PTR(alg);
+        TAKE_PTR(param);
+        return 0;
+}
+
+static int cert_new(EVP_PKEY *public_key, const X509_PUBKEY *spki, X509 **ret) {
         _cleanup_(X509_freep) X509 *cert = NULL;
         _cleanup_(ASN1_INTEGER_freep) ASN1_INTEGER *serial = NULL;
         int r;
@@ -83,8 +123,13 @@ static int cert_new(EVP_PKEY *public_key, X509 **ret) {
         r = ca_random_serial(&serial);
         if (r < 0)
                 return r;
-        if (!X509_set_serialNumber(cert, serial) || !X509_set_pubkey(cert, public_key))
+        if (!X509_set_serialNumber(cert, serial))
                 return -ENOMEM;
+        r = spki ? cert_copy_spki(cert, spki) : -EOPNOTSUPP;
+        if (r == -EOPNOTSUPP && !X509_set_pubkey(cert, public_key))
+                return -ENOMEM;
+        if (r < 0 && r != -EOPNOTSUPP)
+                return r;
 
         *ret = TAKE_PTR(cert);
         return 0;
@@ -111,7 +156,7 @@ static int ca_make_ca_cert(EVP_PKEY *key, const char *cn, X509 *issuer, EVP_PKEY
         X509 *signer_cert;
         int r;
 
-        r = cert_new(key, &cert);
+        r = cert_new(key, NULL, &cert);
         if (r < 0)
                 return r;
         r = name_with_cn(cn, &name);
@@ -380,7 +425,7 @@ static int ca_local_issue(CaBackend *ca, const RaProfile *profile, const CaIssue
         if (r < 0)
                 return -CF_E_BAD_PUBLIC_KEY;
 
-        r = cert_new(req->public_key, &cert);
+        r = cert_new(req->public_key, req->public_key_info, &cert);
         if (r < 0)
                 return r;
         r = name_with_cn(cn, &subject);

@@ -23,6 +23,11 @@ typedef struct CaIssueRequest {
         char **ips;
         cf_time_t not_before;
         cf_time_t not_after;
+        /* Optional: public_key's encoded SubjectPublicKeyInfo (the CSR's). A backend that can
+         * copies it into the certificate instead of re-encoding the key, which with OpenSSL 3
+         * costs an encoder and a decoder run. The certificate then holds no decoded key:
+         * X509_get0_pubkey() on it fails, use public_key. NULL: the key is encoded. */
+        const X509_PUBKEY *public_key_info;
 } CaIssueRequest;
 
 /* Opens the backend named by the config (loads keys, once; safe to share between threads). */

@@ -96,15 +96,16 @@ static int ra_identifiers(char **dns, char **ips, char ***ret) {
         return 0;
 }
 
-static int ra_record(Store *store, const RaEnrollRequest *req, X509 *cert, STACK_OF(X509) *chain,
-                     char **ret_serial, char **ret_fullchain) {
+static int ra_record(Store *store, const RaEnrollRequest *req, X509 *cert, EVP_PKEY *key,
+                     STACK_OF(X509) *chain, char **ret_serial, char **ret_fullchain) {
         _cleanup_(cert_info_freep) CertInfo *ci = NULL;
         _cleanup_free_ char *pem = NULL, *chain_pem = NULL, *ari_id = NULL, *fullchain = NULL;
         _cleanup_(strv_freep) char **identifiers = NULL;
         InventoryCert row;
         int r;
 
-        r = cert_inspect(cert, &ci);
+        /* The CA copied the CSR's encoded key: the certificate holds no decoded one. */
+        r = cert_inspect_with_key(cert, key, &ci);
         if (r < 0)
                 return r;
         r = pem_write_cert(cert, &pem);
@@ -162,7 +163,8 @@ static int ra_record(Store *store, const RaEnrollRequest *req, X509 *cert, STACK
 
 int ra_enroll(Store *store, const ProfileSet *profiles, const RaEnrollRequest *req,
               RaEnrollResult **ret) {
-        _cleanup_(csr_info_freep) CsrInfo *info = NULL;
+        _cleanup_(csr_info_freep) CsrInfo *own_info = NULL;
+        const CsrInfo *info;
         _cleanup_(X509_freep) X509 *cert = NULL;
         _cleanup_(sk_X509_pop_freep) STACK_OF(X509) *chain = NULL;
         _cleanup_free_ char *serial = NULL, *fullchain = NULL;
@@ -183,9 +185,13 @@ int ra_enroll(Store *store, const ProfileSet *profiles, const RaEnrollRequest *r
         if (ra->approval_required)
                 return -CF_E_APPROVAL_PENDING;
 
-        r = csr_inspect(req->csr, &info);
-        if (r < 0)
-                return r == -ENOMEM ? r : -CF_E_BAD_CSR;
+        info = req->csr_info;
+        if (!info) {
+                r = csr_inspect(req->csr, &own_info);
+                if (r < 0)
+                        return r == -ENOMEM ? r : -CF_E_BAD_CSR;
+                info = own_info;
+        }
 
         r = ra_check_key(ra, info->public_key, &detail);
         if (r < 0)
@@ -226,6 +232,7 @@ int ra_enroll(Store *store, const ProfileSet *profiles, const RaEnrollRequest *r
                 .ips = req->ips,
                 .not_before = not_before,
                 .not_after = not_after,
+                .public_key_info = X509_REQ_get_X509_PUBKEY(req->csr),
         };
 
         r = store_begin(store);
@@ -235,7 +242,7 @@ int ra_enroll(Store *store, const ProfileSet *profiles, const RaEnrollRequest *r
         r = ca_issue(ca, ra, &issue, &cert, &chain);
         if (r < 0)
                 goto fail;
-        r = ra_record(store, req, cert, chain, &serial, &fullchain);
+        r = ra_record(store, req, cert, info->public_key, chain, &serial, &fullchain);
         if (r < 0)
                 goto fail;
         r = store_commit(store);

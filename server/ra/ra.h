@@ -10,6 +10,7 @@
 #include <openssl/x509.h>
 
 #include "server/ra/ra-profile.h"
+#include "shared/csr.h"
 #include "server/store/store.h"
 #include "shared/time-util.h"
 
@@ -43,6 +44,9 @@ typedef struct RaEnrollRequest {
         cf_time_t not_after;               /* 0: not_before + validity */
         int64_t account_id;                /* 0: none */
         const char *replaces;              /* serial, NULL: none */
+        /* Optional: csr_inspect(csr) as the caller already made it (signature verified), so the
+         * CSR is not verified and parsed a second time. NULL: ra_enroll inspects the CSR. */
+        const CsrInfo *csr_info;
 } RaEnrollRequest;
 
 typedef struct RaEnrollResult {

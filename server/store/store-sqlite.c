@@ -82,13 +82,35 @@ int store_sqlite_stmt(Store *s, const char *sql, sqlite3_stmt **ret) {
         return 0;
 }
 
+/* BEGIN, COMMIT and ROLLBACK run several times per ACME request: through the statement cache
+ * rather than sqlite3_exec(), which would parse them anew every time. */
+static const char sql_begin[] = "BEGIN IMMEDIATE";
+static const char sql_commit[] = "COMMIT";
+static const char sql_rollback[] = "ROLLBACK";
+
+static int store_sqlite_exec_cached(Store *s, const char *sql) {
+        sqlite3_stmt *st;
+        int r, rc;
+
+        r = store_sqlite_stmt(s, sql, &st);
+        if (r < 0)
+                return r;
+        rc = sqlite3_step(st);
+        sqlite3_reset(st);
+        if (rc != SQLITE_DONE) {
+                log_debug("SQLite statement '%s' failed: %s", sql, sqlite3_errmsg(s->db));
+                return store_sqlite_errno(rc);
+        }
+        return 0;
+}
+
 int store_begin(Store *s) {
         int r;
 
         if (s->in_transaction)
                 return -EBUSY;
 
-        r = store_sqlite_exec(s, "BEGIN IMMEDIATE");
+        r = store_sqlite_exec_cached(s, sql_begin);
         if (r < 0)
                 return r;
         s->in_transaction = true;
@@ -101,7 +123,7 @@ int store_commit(Store *s) {
         if (!s->in_transaction)
                 return -EINVAL;
 
-        r = store_sqlite_exec(s, "COMMIT");
+        r = store_sqlite_exec_cached(s, sql_commit);
         if (r < 0) {
                 /* A failed COMMIT may leave the transaction open; never leave it dangling. */
                 store_rollback(s);
@@ -116,7 +138,7 @@ void store_rollback(Store *s) {
                 return;
 
         if (sqlite3_get_autocommit(s->db) == 0)
-                (void) store_sqlite_exec(s, "ROLLBACK");
+                (void) store_sqlite_exec_cached(s, sql_rollback);
         s->in_transaction = false;
 }
 
@@ -258,6 +280,10 @@ int store_open(const char *url, Store **ret) {
         r = store_sqlite_exec(s, "PRAGMA journal_mode = WAL");
         if (r < 0)
                 return r;
+        /* With WAL, NORMAL syncs only at checkpoints, not on every COMMIT: a committed
+         * transaction survives a crash of the server (or any application), and only the last
+         * transactions before a power loss or OS crash may roll back; the database stays
+         * consistent either way. FULL would add an fsync to every ACME request. */
         r = store_sqlite_exec(s, "PRAGMA synchronous = NORMAL");
         if (r < 0)
                 return r;

@@ -651,6 +651,32 @@ class AcmeEndToEnd(unittest.TestCase):
         self.assertProblem(status, resp, data, 400, "badNonce")
         self.assertEqual(self.db_counts(), before)
 
+    def test_replayed_nonce_on_challenge_and_finalize_is_bad_nonce(self):
+        # These handlers record the nonce inside their own transaction (or, when they fail,
+        # in one of its own): a replay must still be refused and change nothing.
+        c = self.client()
+        status, _, data = c.post(c.dir["newOrder"], {"identifiers": [{"type": "dns", "value": "r.example.test"}]})
+        self.assertEqual(status, 201, data)
+        order = json.loads(data)
+        status, _, data = c.post(order["authorizations"][0], None)
+        ch = [x for x in json.loads(data)["challenges"] if x["type"] == "http-01"][0]
+
+        nonce = c.new_nonce()
+        status, resp, data = c.post(ch["url"], {}, nonce=nonce)
+        self.assertEqual(status, 200, data)
+        before = self.db_counts()
+        status, resp, data = c.post(ch["url"], {}, nonce=nonce)
+        self.assertProblem(status, resp, data, 400, "badNonce")
+        self.assertEqual(self.db_counts(), before)
+
+        # Finalize on an order that is not ready fails, and still uses up its nonce.
+        nonce = c.new_nonce()
+        status, resp, data = c.post(order["finalize"], {"csr": b64u(b"x")}, nonce=nonce)
+        self.assertEqual(status // 100, 4, data)
+        self.assertNotIn("badNonce", json.loads(data)["type"])
+        status, resp, data = c.post(order["finalize"], {"csr": b64u(b"x")}, nonce=nonce)
+        self.assertProblem(status, resp, data, 400, "badNonce")
+
     def test_wrong_url_is_unauthorized(self):
         c = self.client()
         before = self.db_counts()
