@@ -219,10 +219,10 @@ static int check_own_account(AcmeRequest *r, int64_t id) {
 }
 
 int acme_account_handle(AcmeRequest *r, int64_t id) {
-        _cleanup_free_ char *contacts = NULL;
+        _cleanup_free_ char *contacts = NULL, *cancelled_error = NULL;
         AcmeAccount *a = r->account;
         json_object *v;
-        bool changed = false;
+        bool changed = false, deactivating = false;
         int q;
 
         q = check_own_account(r, id);
@@ -252,13 +252,21 @@ int acme_account_handle(AcmeRequest *r, int64_t id) {
                     strcmp(json_object_get_string(v), "deactivated") != 0)
                         return acme_fail(r, -CF_E_MALFORMED, "Only status \"deactivated\" can be requested");
                 a->status = ACME_STATUS_DEACTIVATED;
+                deactivating = true;
                 changed = true;
+        }
+        if (deactivating) {
+                q = acme_problem_json(-CF_E_UNAUTHORIZED, "The account was deactivated", &cancelled_error);
+                if (q < 0)
+                        return q;
         }
         if (changed) {
                 q = store_begin(r->store);
                 if (q < 0)
                         return q;
                 q = store_acme_account_update(r->store, a);
+                if (q >= 0 && deactivating)
+                        q = store_acme_order_cancel_for_account(r->store, a->id, cancelled_error);
                 if (q < 0) {
                         store_rollback(r->store);
                         return q;

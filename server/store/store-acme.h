@@ -90,6 +90,11 @@ int store_acme_order_list_by_account(Store *s, int64_t account_id, size_t max,
  * pending/ready order past its expiry at now): its id, or -ENOENT. */
 int store_acme_order_find_replacing(Store *s, const char *serial, cf_time_t now, int64_t *ret_id);
 
+/* RFC 8555 §7.3.6: a deactivated account's pending operations are cancelled. Every pending, ready
+ * or processing order of the account becomes invalid with error (problem document JSON).
+ * Returns the number of orders changed. */
+int store_acme_order_cancel_for_account(Store *s, int64_t account_id, const char *error_json);
+
 int store_acme_order_link_authz(Store *s, int64_t order_id, int64_t authz_id);
 int store_acme_order_get_authz_ids(Store *s, int64_t order_id, int64_t **ret_ids, size_t *ret_n);
 int store_acme_authz_get_order_ids(Store *s, int64_t authz_id, int64_t **ret_ids, size_t *ret_n);

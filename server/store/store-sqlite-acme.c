@@ -452,6 +452,25 @@ int store_acme_order_find_replacing(Store *s, const char *serial, cf_time_t now,
         return 0;
 }
 
+int store_acme_order_cancel_for_account(Store *s, int64_t account_id, const char *error_json) {
+        _cleanup_(store_sqlite_resetp) sqlite3_stmt *st = NULL;
+        int r, rc = SQLITE_OK;
+
+        r = store_sqlite_stmt(s, "UPDATE acme_orders SET status = 'invalid', error = ? WHERE account_id = ? "
+                                 "AND status IN ('pending', 'ready', 'processing')", &st);
+        if (r < 0)
+                return r;
+        rc = rc ?: bind_text_or_null(st, 1, error_json);
+        rc = rc ?: sqlite3_bind_int64(st, 2, account_id);
+        r = bind_all_ok(rc);
+        if (r < 0)
+                return r;
+        r = step_done(st);
+        if (r < 0)
+                return r;
+        return sqlite3_changes(s->db);
+}
+
 int store_acme_order_link_authz(Store *s, int64_t order_id, int64_t authz_id) {
         _cleanup_(store_sqlite_resetp) sqlite3_stmt *st = NULL;
         int r, rc = SQLITE_OK;
