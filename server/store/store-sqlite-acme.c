@@ -141,6 +141,27 @@ static int bind_all_ok(int rc) {
         return rc == SQLITE_OK ? 0 : store_sqlite_errno(rc);
 }
 
+/* The common tails: check the bindings accumulated in rc, then run the statement. */
+static int finish_step(sqlite3_stmt *st, int rc) {
+        int r = bind_all_ok(rc);
+        return r < 0 ? r : step_done(st);
+}
+
+static int finish_insert(Store *s, sqlite3_stmt *st, int rc, int64_t *ret_id) {
+        int r = finish_step(st, rc);
+        if (r < 0)
+                return r;
+        if (ret_id)
+                *ret_id = sqlite3_last_insert_rowid(s->db);
+        return 0;
+}
+
+/* Binds the single id parameter and steps to its row (-ENOENT if none). */
+static int step_row_by_id(sqlite3_stmt *st, int64_t id) {
+        int r = bind_all_ok(sqlite3_bind_int64(st, 1, id));
+        return r < 0 ? r : step_row(st);
+}
+
 /* ---- accounts ---- */
 
 #define ACCOUNT_COLUMNS "id, profile, jwk, thumbprint, status, contacts, tos_agreed, eab_kid, created"
@@ -187,15 +208,7 @@ int store_acme_account_insert(Store *s, const AcmeAccount *a, int64_t *ret_id) {
         rc = rc ?: sqlite3_bind_int(st, 6, a->tos_agreed);
         rc = rc ?: bind_text_or_null(st, 7, a->eab_kid);
         rc = rc ?: sqlite3_bind_int64(st, 8, a->created);
-        r = bind_all_ok(rc);
-        if (r < 0)
-                return r;
-        r = step_done(st);
-        if (r < 0)
-                return r;
-        if (ret_id)
-                *ret_id = sqlite3_last_insert_rowid(s->db);
-        return 0;
+        return finish_insert(s, st, rc, ret_id);
 }
 
 int store_acme_account_get(Store *s, int64_t id, AcmeAccount **ret) {
@@ -205,10 +218,7 @@ int store_acme_account_get(Store *s, int64_t id, AcmeAccount **ret) {
         r = store_sqlite_stmt(s, "SELECT " ACCOUNT_COLUMNS " FROM acme_accounts WHERE id = ?", &st);
         if (r < 0)
                 return r;
-        r = bind_all_ok(sqlite3_bind_int64(st, 1, id));
-        if (r < 0)
-                return r;
-        r = step_row(st);
+        r = step_row_by_id(st, id);
         if (r < 0)
                 return r;
         return account_from_row(st, ret);
@@ -248,10 +258,7 @@ int store_acme_account_update(Store *s, const AcmeAccount *a) {
         rc = rc ?: sqlite3_bind_text(st, 4, a->contacts ?: "[]", -1, SQLITE_STATIC);
         rc = rc ?: sqlite3_bind_int(st, 5, a->tos_agreed);
         rc = rc ?: sqlite3_bind_int64(st, 6, a->id);
-        r = bind_all_ok(rc);
-        if (r < 0)
-                return r;
-        r = step_done(st);
+        r = finish_step(st, rc);
         if (r < 0)
                 return r;
         return sqlite3_changes(s->db) > 0 ? 0 : -ENOENT;
@@ -338,15 +345,7 @@ int store_acme_order_insert(Store *s, const AcmeOrder *o, int64_t *ret_id) {
         rc = rc ?: bind_text_or_null(st, 8, o->error);
         rc = rc ?: bind_text_or_null(st, 9, o->replaces);
         rc = rc ?: sqlite3_bind_int64(st, 10, o->created);
-        r = bind_all_ok(rc);
-        if (r < 0)
-                return r;
-        r = step_done(st);
-        if (r < 0)
-                return r;
-        if (ret_id)
-                *ret_id = sqlite3_last_insert_rowid(s->db);
-        return 0;
+        return finish_insert(s, st, rc, ret_id);
 }
 
 int store_acme_order_get(Store *s, int64_t id, AcmeOrder **ret) {
@@ -356,10 +355,7 @@ int store_acme_order_get(Store *s, int64_t id, AcmeOrder **ret) {
         r = store_sqlite_stmt(s, "SELECT " ORDER_COLUMNS " FROM acme_orders WHERE id = ?", &st);
         if (r < 0)
                 return r;
-        r = bind_all_ok(sqlite3_bind_int64(st, 1, id));
-        if (r < 0)
-                return r;
-        r = step_row(st);
+        r = step_row_by_id(st, id);
         if (r < 0)
                 return r;
         return order_from_row(st, ret);
@@ -381,10 +377,7 @@ int store_acme_order_update(Store *s, const AcmeOrder *o) {
                 rc = rc ?: sqlite3_bind_null(st, 3);
         rc = rc ?: bind_text_or_null(st, 4, o->cert_serial);
         rc = rc ?: sqlite3_bind_int64(st, 5, o->id);
-        r = bind_all_ok(rc);
-        if (r < 0)
-                return r;
-        r = step_done(st);
+        r = finish_step(st, rc);
         if (r < 0)
                 return r;
         return sqlite3_changes(s->db) > 0 ? 0 : -ENOENT;
@@ -462,10 +455,7 @@ int store_acme_order_cancel_for_account(Store *s, int64_t account_id, const char
                 return r;
         rc = rc ?: bind_text_or_null(st, 1, error_json);
         rc = rc ?: sqlite3_bind_int64(st, 2, account_id);
-        r = bind_all_ok(rc);
-        if (r < 0)
-                return r;
-        r = step_done(st);
+        r = finish_step(st, rc);
         if (r < 0)
                 return r;
         return sqlite3_changes(s->db);
@@ -561,15 +551,7 @@ int store_acme_authz_insert(Store *s, const AcmeAuthz *a, int64_t *ret_id) {
         rc = rc ?: bind_status(st, 6, a->status);
         rc = rc ?: sqlite3_bind_int64(st, 7, a->expires);
         rc = rc ?: sqlite3_bind_int64(st, 8, a->created);
-        r = bind_all_ok(rc);
-        if (r < 0)
-                return r;
-        r = step_done(st);
-        if (r < 0)
-                return r;
-        if (ret_id)
-                *ret_id = sqlite3_last_insert_rowid(s->db);
-        return 0;
+        return finish_insert(s, st, rc, ret_id);
 }
 
 int store_acme_authz_get(Store *s, int64_t id, AcmeAuthz **ret) {
@@ -579,10 +561,7 @@ int store_acme_authz_get(Store *s, int64_t id, AcmeAuthz **ret) {
         r = store_sqlite_stmt(s, "SELECT " AUTHZ_COLUMNS " FROM acme_authzs WHERE id = ?", &st);
         if (r < 0)
                 return r;
-        r = bind_all_ok(sqlite3_bind_int64(st, 1, id));
-        if (r < 0)
-                return r;
-        r = step_row(st);
+        r = step_row_by_id(st, id);
         if (r < 0)
                 return r;
         return authz_from_row(st, ret);
@@ -598,10 +577,7 @@ int store_acme_authz_update(Store *s, int64_t id, AcmeStatus status, cf_time_t e
         rc = rc ?: bind_status(st, 1, status);
         rc = rc ?: sqlite3_bind_int64(st, 2, expires);
         rc = rc ?: sqlite3_bind_int64(st, 3, id);
-        r = bind_all_ok(rc);
-        if (r < 0)
-                return r;
-        r = step_done(st);
+        r = finish_step(st, rc);
         if (r < 0)
                 return r;
         return sqlite3_changes(s->db) > 0 ? 0 : -ENOENT;
@@ -675,15 +651,7 @@ int store_acme_challenge_insert(Store *s, const AcmeChallenge *c, int64_t *ret_i
         rc = rc ?: bind_status(st, 4, c->status);
         rc = rc ?: sqlite3_bind_int64(st, 5, c->validated);
         rc = rc ?: bind_text_or_null(st, 6, c->error);
-        r = bind_all_ok(rc);
-        if (r < 0)
-                return r;
-        r = step_done(st);
-        if (r < 0)
-                return r;
-        if (ret_id)
-                *ret_id = sqlite3_last_insert_rowid(s->db);
-        return 0;
+        return finish_insert(s, st, rc, ret_id);
 }
 
 int store_acme_challenge_get(Store *s, int64_t id, AcmeChallenge **ret) {
@@ -693,10 +661,7 @@ int store_acme_challenge_get(Store *s, int64_t id, AcmeChallenge **ret) {
         r = store_sqlite_stmt(s, "SELECT " CHALLENGE_COLUMNS " FROM acme_challenges WHERE id = ?", &st);
         if (r < 0)
                 return r;
-        r = bind_all_ok(sqlite3_bind_int64(st, 1, id));
-        if (r < 0)
-                return r;
-        r = step_row(st);
+        r = step_row_by_id(st, id);
         if (r < 0)
                 return r;
         return challenge_from_row(st, ret);
@@ -714,10 +679,7 @@ int store_acme_challenge_update(Store *s, const AcmeChallenge *c) {
         rc = rc ?: sqlite3_bind_int64(st, 2, c->validated);
         rc = rc ?: bind_text_or_null(st, 3, c->error);
         rc = rc ?: sqlite3_bind_int64(st, 4, c->id);
-        r = bind_all_ok(rc);
-        if (r < 0)
-                return r;
-        r = step_done(st);
+        r = finish_step(st, rc);
         if (r < 0)
                 return r;
         return sqlite3_changes(s->db) > 0 ? 0 : -ENOENT;
