@@ -113,22 +113,6 @@ static int bind_status(sqlite3_stmt *st, int idx, AcmeStatus s) {
         return sqlite3_bind_text(st, idx, t, -1, SQLITE_STATIC);
 }
 
-static int step_done(sqlite3_stmt *st) {
-        int rc = sqlite3_step(st);
-        if (rc == SQLITE_DONE)
-                return 0;
-        return store_sqlite_errno(rc);
-}
-
-static int step_row(sqlite3_stmt *st) {
-        int rc = sqlite3_step(st);
-        if (rc == SQLITE_ROW)
-                return 0;
-        if (rc == SQLITE_DONE)
-                return -ENOENT;
-        return store_sqlite_errno(rc);
-}
-
 static int status_column(sqlite3_stmt *st, int col, AcmeStatus *ret) {
         AcmeStatus s = acme_status_from_string((const char *) sqlite3_column_text(st, col));
         if (s < 0)
@@ -144,7 +128,7 @@ static int bind_all_ok(int rc) {
 /* The common tails: check the bindings accumulated in rc, then run the statement. */
 static int finish_step(sqlite3_stmt *st, int rc) {
         int r = bind_all_ok(rc);
-        return r < 0 ? r : step_done(st);
+        return r < 0 ? r : store_sqlite_step_done(st);
 }
 
 static int finish_insert(Store *s, sqlite3_stmt *st, int rc, int64_t *ret_id) {
@@ -159,7 +143,7 @@ static int finish_insert(Store *s, sqlite3_stmt *st, int rc, int64_t *ret_id) {
 /* Binds the single id parameter and steps to its row (-ENOENT if none). */
 static int step_row_by_id(sqlite3_stmt *st, int64_t id) {
         int r = bind_all_ok(sqlite3_bind_int64(st, 1, id));
-        return r < 0 ? r : step_row(st);
+        return r < 0 ? r : store_sqlite_step_row(st);
 }
 
 /* ---- accounts ---- */
@@ -238,7 +222,7 @@ int store_acme_account_get_by_thumbprint(Store *s, const char *profile, const ch
         r = bind_all_ok(rc);
         if (r < 0)
                 return r;
-        r = step_row(st);
+        r = store_sqlite_step_row(st);
         if (r < 0)
                 return r;
         return account_from_row(st, ret);
@@ -274,7 +258,7 @@ int store_acme_account_count(Store *s, const char *profile, int64_t *ret) {
         r = bind_all_ok(sqlite3_bind_text(st, 1, profile, -1, SQLITE_STATIC));
         if (r < 0)
                 return r;
-        r = step_row(st);
+        r = store_sqlite_step_row(st);
         if (r < 0)
                 return r;
         *ret = sqlite3_column_int64(st, 0);
@@ -438,7 +422,7 @@ int store_acme_order_find_replacing(Store *s, const char *serial, cf_time_t now,
         r = bind_all_ok(rc);
         if (r < 0)
                 return r;
-        r = step_row(st);
+        r = store_sqlite_step_row(st);
         if (r < 0)
                 return r;
         *ret_id = sqlite3_column_int64(st, 0);
@@ -473,7 +457,7 @@ int store_acme_order_link_authz(Store *s, int64_t order_id, int64_t authz_id) {
         r = bind_all_ok(rc);
         if (r < 0)
                 return r;
-        return step_done(st);
+        return store_sqlite_step_done(st);
 }
 
 int store_acme_order_get_authz_ids(Store *s, int64_t order_id, int64_t **ret_ids, size_t *ret_n) {
@@ -604,7 +588,7 @@ int store_acme_authz_find_reusable(Store *s, int64_t account_id, const char *pro
         r = bind_all_ok(rc);
         if (r < 0)
                 return r;
-        r = step_row(st);
+        r = store_sqlite_step_row(st);
         if (r < 0)
                 return r;
         return authz_from_row(st, ret);
@@ -743,7 +727,7 @@ int store_acme_nonce_consume(Store *s, const char *nonce_id, cf_time_t expires, 
         r = bind_all_ok(sqlite3_bind_int64(purge, 1, now));
         if (r < 0)
                 return r;
-        r = step_done(purge);
+        r = store_sqlite_step_done(purge);
         if (r < 0)
                 return r;
 
@@ -755,7 +739,7 @@ int store_acme_nonce_consume(Store *s, const char *nonce_id, cf_time_t expires, 
         r = bind_all_ok(rc);
         if (r < 0)
                 return r;
-        return step_done(st);
+        return store_sqlite_step_done(st);
 }
 
 static int secret_get(Store *s, const char *name, uint8_t **ret, size_t *ret_size) {
@@ -769,7 +753,7 @@ static int secret_get(Store *s, const char *name, uint8_t **ret, size_t *ret_siz
         r = bind_all_ok(sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC));
         if (r < 0)
                 return r;
-        r = step_row(st);
+        r = store_sqlite_step_row(st);
         if (r < 0)
                 return r;
         n = sqlite3_column_bytes(st, 0);
@@ -806,7 +790,7 @@ int store_acme_secret_get_or_create(Store *s, const char *name, const uint8_t *c
                 r = bind_all_ok(rc);
                 if (r < 0)
                         goto fail;
-                r = step_done(st);
+                r = store_sqlite_step_done(st);
                 if (r < 0)
                         goto fail;
         }

@@ -37,6 +37,11 @@ static inline void store_sqlite_resetp(sqlite3_stmt **st) {
         }
 }
 
+/* Steps a statement that returns no rows: 0 when done, else a negative errno. */
+int store_sqlite_step_done(sqlite3_stmt *st);
+/* Steps to the next row: 0 on a row, -ENOENT when there is none, else a negative errno. */
+int store_sqlite_step_row(sqlite3_stmt *st);
+
 /* Executes a statement with no result rows (BEGIN, DDL). */
 int store_sqlite_exec(Store *s, const char *sql);
 

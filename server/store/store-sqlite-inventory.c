@@ -160,7 +160,7 @@ int store_inventory_insert(Store *s, const InventoryCert *c) {
         _cleanup_(store_sqlite_resetp) sqlite3_stmt *st = NULL;
         _cleanup_free_ char *ids = NULL;
         const char *status;
-        int r, rc;
+        int r;
 
         if (!s || !c || !c->serial || !c->protocol || !c->pem)
                 return -EINVAL;
@@ -198,15 +198,12 @@ int store_inventory_insert(Store *s, const InventoryCert *c) {
             (r = bind_text_or_null(st, 20, c->chain_pem)) < 0)
                 return r;
 
-        rc = sqlite3_step(st);
-        if (rc != SQLITE_DONE)
-                return store_sqlite_errno(rc);
-        return 0;
+        return store_sqlite_step_done(st);
 }
 
 static int inventory_get_one(Store *s, const char *sql, const char *key, InventoryCert **ret) {
         _cleanup_(store_sqlite_resetp) sqlite3_stmt *st = NULL;
-        int r, rc;
+        int r;
 
         if (!s || !key || !ret)
                 return -EINVAL;
@@ -218,11 +215,9 @@ static int inventory_get_one(Store *s, const char *sql, const char *key, Invento
         if (r < 0)
                 return r;
 
-        rc = sqlite3_step(st);
-        if (rc == SQLITE_DONE)
-                return -ENOENT;
-        if (rc != SQLITE_ROW)
-                return store_sqlite_errno(rc);
+        r = store_sqlite_step_row(st);
+        if (r < 0)
+                return r;
 
         return inventory_cert_from_row(st, ret);
 }
@@ -316,7 +311,7 @@ static int inventory_get_state(Store *s, const char *serial, CertStatus *ret_sta
         static const char sql[] =
                 "SELECT status, replaced_by IS NOT NULL FROM inventory WHERE serial = ?1";
         _cleanup_(store_sqlite_resetp) sqlite3_stmt *st = NULL;
-        int r, rc;
+        int r;
 
         r = store_sqlite_stmt(s, sql, &st);
         if (r < 0)
@@ -325,22 +320,15 @@ static int inventory_get_state(Store *s, const char *serial, CertStatus *ret_sta
         if (r < 0)
                 return r;
 
-        rc = sqlite3_step(st);
-        if (rc == SQLITE_DONE)
-                return -ENOENT;
-        if (rc != SQLITE_ROW)
-                return store_sqlite_errno(rc);
+        r = store_sqlite_step_row(st);
+        if (r < 0)
+                return r;
 
         if (ret_status)
                 *ret_status = cert_status_from_string((const char *) sqlite3_column_text(st, 0));
         if (ret_replaced)
                 *ret_replaced = sqlite3_column_int(st, 1) != 0;
         return 0;
-}
-
-static int step_done(sqlite3_stmt *st) {
-        int rc = sqlite3_step(st);
-        return rc == SQLITE_DONE ? 0 : store_sqlite_errno(rc);
 }
 
 int store_inventory_revoke(Store *s, const char *serial, int reason, cf_time_t when) {
@@ -360,7 +348,7 @@ int store_inventory_revoke(Store *s, const char *serial, int reason, cf_time_t w
             (r = store_sqlite_errno(sqlite3_bind_int(st, 2, reason))) < 0 ||
             (r = store_sqlite_errno(sqlite3_bind_int64(st, 3, when))) < 0)
                 return r;
-        r = step_done(st);
+        r = store_sqlite_step_done(st);
         if (r < 0)
                 return r;
         if (sqlite3_changes(s->db) > 0)
@@ -387,7 +375,7 @@ int store_inventory_set_renew_now(Store *s, const char *serial, bool renew_now) 
         if ((r = bind_text_or_null(st, 1, serial)) < 0 ||
             (r = store_sqlite_errno(sqlite3_bind_int(st, 2, renew_now))) < 0)
                 return r;
-        r = step_done(st);
+        r = store_sqlite_step_done(st);
         if (r < 0)
                 return r;
         return sqlite3_changes(s->db) > 0 ? 0 : -ENOENT;
@@ -408,7 +396,7 @@ static int inventory_mark_replaced_locked(Store *s, const char *old_serial, cons
                 if ((r = bind_text_or_null(st, 1, old_serial)) < 0 ||
                     (r = bind_text_or_null(st, 2, new_serial)) < 0)
                         return r;
-                r = step_done(st);
+                r = store_sqlite_step_done(st);
                 if (r < 0)
                         return r;
                 if (sqlite3_changes(s->db) == 0) {
@@ -425,7 +413,7 @@ static int inventory_mark_replaced_locked(Store *s, const char *old_serial, cons
                 if ((r = bind_text_or_null(st, 1, old_serial)) < 0 ||
                     (r = bind_text_or_null(st, 2, new_serial)) < 0)
                         return r;
-                r = step_done(st);
+                r = store_sqlite_step_done(st);
                 if (r < 0)
                         return r;
                 if (sqlite3_changes(s->db) == 0)

@@ -52,6 +52,18 @@ int store_sqlite_exec(Store *s, const char *sql) {
         return 0;
 }
 
+int store_sqlite_step_done(sqlite3_stmt *st) {
+        int rc = sqlite3_step(st);
+        return rc == SQLITE_DONE ? 0 : store_sqlite_errno(rc);
+}
+
+int store_sqlite_step_row(sqlite3_stmt *st) {
+        int rc = sqlite3_step(st);
+        if (rc == SQLITE_ROW)
+                return 0;
+        return rc == SQLITE_DONE ? -ENOENT : store_sqlite_errno(rc);
+}
+
 int store_sqlite_stmt(Store *s, const char *sql, sqlite3_stmt **ret) {
         sqlite3_stmt *st = NULL;
         int rc;
