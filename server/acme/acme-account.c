@@ -239,14 +239,8 @@ int acme_account_handle(AcmeRequest *r, int64_t id) {
                 a->contacts = TAKE_PTR(contacts);
                 changed = true;
         }
-        if (json_object_object_get_ex(r->payload, "termsOfServiceAgreed", &v)) {
-                if (!json_object_is_type(v, json_type_boolean))
-                        return acme_fail(r, -CF_E_MALFORMED, "termsOfServiceAgreed must be a boolean");
-                if (json_object_get_boolean(v) && !a->tos_agreed) {
-                        a->tos_agreed = true;
-                        changed = true;
-                }
-        }
+        /* RFC 8555 §7.3.2: the server MUST ignore updates to termsOfServiceAgreed; agreeing to
+         * changed terms happens out of band (§7.3.3). */
         if (json_object_object_get_ex(r->payload, "status", &v)) {
                 if (!json_object_is_type(v, json_type_string) ||
                     strcmp(json_object_get_string(v), "deactivated") != 0)
@@ -278,7 +272,10 @@ int acme_account_handle(AcmeRequest *r, int64_t id) {
         return respond_account(r, 200, a);
 }
 
-int acme_account_orders_handle(AcmeRequest *r, int64_t id) {
+/* RFC 8555 §7.1.2.1: the orders that can still succeed, ACME_ORDERS_PAGE_SIZE per page, each
+ * page linking the next one with Link rel="next". A page is addressed by the last order id of
+ * the page before it, so orders created while a client pages through never shift a page. */
+int acme_account_orders_handle(AcmeRequest *r, int64_t id, int64_t after_id) {
         _cleanup_(json_object_putp) json_object *o = NULL;
         _cleanup_free_ int64_t *ids = NULL;
         json_object *arr;
@@ -290,9 +287,18 @@ int acme_account_orders_handle(AcmeRequest *r, int64_t id) {
                 return q;
         if (r->payload)
                 return acme_fail(r, -CF_E_MALFORMED, "The orders list is fetched with POST-as-GET");
-        q = store_acme_order_list_by_account(r->store, id, ACME_ORDERS_LIST_MAX, &ids, &n);
+        /* One more than a page tells whether a next page exists. */
+        q = store_acme_order_list_by_account(r->store, id, after_id, time_now(), ACME_ORDERS_PAGE_SIZE + 1,
+                                             &ids, &n);
         if (q < 0)
                 return q;
+        if (n > ACME_ORDERS_PAGE_SIZE) {
+                n = ACME_ORDERS_PAGE_SIZE;
+                q = http_response_add_headerf(r->resp, "Link", "<%sacct/%" PRIi64 "/orders/%" PRIi64 ">;rel=\"next\"",
+                                              r->prefix_url, id, ids[n - 1]);
+                if (q < 0)
+                        return q;
+        }
         o = json_object_new_object();
         arr = json_object_new_array();
         if (!o || !arr) {

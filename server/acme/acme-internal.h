@@ -25,7 +25,7 @@
 #define ACME_DNS_NAME_MAX        253
 #define ACME_CSR_B64_MAX         (16u * 1024u) /* base64url CSR in finalize */
 #define ACME_CERT_B64_MAX        (32u * 1024u) /* base64url certificate in revokeCert */
-#define ACME_ORDERS_LIST_MAX     1000
+#define ACME_ORDERS_PAGE_SIZE    100           /* order URLs per page of an orders list */
 #define ACME_PROFILE_NAME_MAX    64
 #define ACME_TOKEN_BYTES         32
 #define ACME_RETRY_AFTER_PROCESSING 3          /* seconds, while validating or issuing */
@@ -125,13 +125,16 @@ int acme_problem_json(int error, const char *detail, char **ret);
 char *acme_url(const AcmeRequest *r, const char *format, ...) _printf_(2, 3);
 /* Resource path parsing: "order/12" with prefix "order/" → 12. -ENOENT if not matching. */
 int acme_parse_id(const char *resource, const char *prefix, const char *suffix, int64_t *ret);
+/* "acct/{id}/orders" (first page, *ret_after_id = 0) or "acct/{id}/orders/{after}" (the page of
+ * orders with ids above after). -ENOENT for anything else. */
+int acme_parse_orders_page(const char *resource, int64_t *ret_account_id, int64_t *ret_after_id);
 
 /* Handlers: each returns 0 after filling the response or a negative error with r->detail. */
 int acme_directory_handle(AcmeRequest *r);
 int acme_new_nonce_handle(AcmeRequest *r);
 int acme_new_account_handle(AcmeRequest *r);
 int acme_account_handle(AcmeRequest *r, int64_t id);
-int acme_account_orders_handle(AcmeRequest *r, int64_t id);
+int acme_account_orders_handle(AcmeRequest *r, int64_t id, int64_t after_id);
 int acme_key_change_handle(AcmeRequest *r);
 int acme_new_order_handle(AcmeRequest *r);
 int acme_order_handle(AcmeRequest *r, int64_t id);

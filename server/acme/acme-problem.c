@@ -80,6 +80,31 @@ int acme_parse_id(const char *resource, const char *prefix, const char *suffix, 
         return 0;
 }
 
+int acme_parse_orders_page(const char *resource, int64_t *ret_account_id, int64_t *ret_after_id) {
+        _cleanup_free_ char *list = NULL;
+        const char *m = strstr(resource, "/orders");
+        int64_t account_id, after_id = 0;
+        int r;
+
+        if (!m)
+                return -ENOENT;
+        list = strndup(resource, (size_t) (m - resource) + strlen("/orders"));
+        if (!list)
+                return -ENOMEM;
+        r = acme_parse_id(list, "acct/", "/orders", &account_id);
+        if (r < 0)
+                return r;
+        m += strlen("/orders");
+        if (*m != 0) {
+                r = acme_parse_id(m, "/", NULL, &after_id);
+                if (r < 0)
+                        return r;
+        }
+        *ret_account_id = account_id;
+        *ret_after_id = after_id;
+        return 0;
+}
+
 int acme_respond_json(AcmeRequest *r, int status, json_object *obj) {
         return http_response_set_json(r->resp, status, "application/json", obj);
 }

@@ -74,7 +74,7 @@ static int acme_method_not_allowed(AcmeRequest *r, const char *allow) {
 static int acme_dispatch_post(AcmeRequest *r) {
         const char *res = r->resource;
         AcmeAuthMode mode = ACME_AUTH_KID;
-        int64_t id;
+        int64_t id, after;
         int q;
 
         if (strcmp(res, "new-account") == 0)
@@ -99,8 +99,8 @@ static int acme_dispatch_post(AcmeRequest *r) {
                 return acme_revoke_handle(r);
         if (strcmp(res, "key-change") == 0)
                 return acme_key_change_handle(r);
-        if (acme_parse_id(res, "acct/", "/orders", &id) >= 0)
-                return acme_account_orders_handle(r, id);
+        if (acme_parse_orders_page(res, &id, &after) >= 0)
+                return acme_account_orders_handle(r, id, after);
         if (acme_parse_id(res, "acct/", NULL, &id) >= 0)
                 return acme_account_handle(r, id);
         if (acme_parse_id(res, "order/", "/finalize", &id) >= 0)
@@ -118,12 +118,12 @@ static int acme_dispatch_post(AcmeRequest *r) {
 
 static bool resource_is_post(const char *res) {
         static const char *const fixed[] = { "new-account", "new-order", "revoke-cert", "key-change" };
-        int64_t id;
+        int64_t id, after;
 
         for (size_t i = 0; i < ELEMENTSOF(fixed); i++)
                 if (strcmp(res, fixed[i]) == 0)
                         return true;
-        return acme_parse_id(res, "acct/", "/orders", &id) >= 0 ||
+        return acme_parse_orders_page(res, &id, &after) >= 0 ||
                acme_parse_id(res, "acct/", NULL, &id) >= 0 ||
                acme_parse_id(res, "order/", "/finalize", &id) >= 0 ||
                acme_parse_id(res, "order/", NULL, &id) >= 0 ||

@@ -83,9 +83,11 @@ int store_acme_order_insert(Store *s, const AcmeOrder *o, int64_t *ret_id);
 int store_acme_order_get(Store *s, int64_t id, AcmeOrder **ret);
 /* Writes status, error, csr and cert_serial of o->id. */
 int store_acme_order_update(Store *s, const AcmeOrder *o);
-/* Order ids of an account, oldest first, at most max. */
-int store_acme_order_list_by_account(Store *s, int64_t account_id, size_t max,
-                                     int64_t **ret_ids, size_t *ret_n);
+/* Ids of an account's orders that can still succeed (RFC 8555 §7.1.2.1: not invalid, and not a
+ * pending/ready order past its expiry at now), oldest first, with an id above after_id, at most
+ * max. */
+int store_acme_order_list_by_account(Store *s, int64_t account_id, int64_t after_id, cf_time_t now,
+                                     size_t max, int64_t **ret_ids, size_t *ret_n);
 /* An order of any account that replaces serial and can still succeed (not invalid, and not a
  * pending/ready order past its expiry at now): its id, or -ENOENT. */
 int store_acme_order_find_replacing(Store *s, const char *serial, cf_time_t now, int64_t *ret_id);

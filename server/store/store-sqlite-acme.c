@@ -394,15 +394,21 @@ static int collect_ids(sqlite3_stmt *st, size_t max, int64_t **ret_ids, size_t *
         return 0;
 }
 
-int store_acme_order_list_by_account(Store *s, int64_t account_id, size_t max,
-                                     int64_t **ret_ids, size_t *ret_n) {
+int store_acme_order_list_by_account(Store *s, int64_t account_id, int64_t after_id, cf_time_t now,
+                                     size_t max, int64_t **ret_ids, size_t *ret_n) {
         _cleanup_(store_sqlite_resetp) sqlite3_stmt *st = NULL;
-        int r;
+        int r, rc = SQLITE_OK;
 
-        r = store_sqlite_stmt(s, "SELECT id FROM acme_orders WHERE account_id = ? ORDER BY id", &st);
+        r = store_sqlite_stmt(s, "SELECT id FROM acme_orders WHERE account_id = ? AND id > ? AND "
+                                 "status != 'invalid' AND NOT (status IN ('pending', 'ready') "
+                                 "AND expires <= ?) ORDER BY id LIMIT ?", &st);
         if (r < 0)
                 return r;
-        r = bind_all_ok(sqlite3_bind_int64(st, 1, account_id));
+        rc = rc ?: sqlite3_bind_int64(st, 1, account_id);
+        rc = rc ?: sqlite3_bind_int64(st, 2, after_id);
+        rc = rc ?: sqlite3_bind_int64(st, 3, now);
+        rc = rc ?: sqlite3_bind_int64(st, 4, max > INT64_MAX ? INT64_MAX : (int64_t) max);
+        r = bind_all_ok(rc);
         if (r < 0)
                 return r;
         return collect_ids(st, max, ret_ids, ret_n);

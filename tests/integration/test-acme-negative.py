@@ -1103,6 +1103,46 @@ class AcmeEndToEnd(unittest.TestCase):
         self.assertProblem(status, resp, data, 403, "unauthorized")
         self.assertEqual(self.db_counts(), before)
 
+    def test_terms_of_service_update_is_ignored(self):
+        # RFC 8555 §7.3.2: the server MUST ignore updates to termsOfServiceAgreed.
+        c = self.client()
+        acct_id = int(c.kid.rsplit("/", 1)[1])
+        tos = self.db_query("SELECT tos_agreed FROM acme_accounts WHERE id = ?", (acct_id,))
+        for value in (not bool(tos[0][0]), "yes", None):
+            status, resp, data = c.post(c.kid, {"termsOfServiceAgreed": value})
+            self.assertEqual(status, 200, data)
+            self.assertEqual(json.loads(data)["termsOfServiceAgreed"], bool(tos[0][0]), value)
+            self.assertEqual(self.db_query("SELECT tos_agreed FROM acme_accounts WHERE id = ?",
+                                           (acct_id,)), tos, value)
+
+    def test_orders_list_pages_and_leaves_out_invalid_orders(self):
+        # RFC 8555 §7.1.2.1: pending orders listed, invalid ones left out, Link rel="next" pages.
+        c = self.client()
+        invalid_url, invalid = self.new_order(c, [{"type": "dns", "value": "gone.example.test"}])
+        status, resp, data = c.post(invalid["authorizations"][0], {"status": "deactivated"})
+        self.assertEqual(status, 200, data)
+        page_size = 100
+        made = [self.new_order(c, [{"type": "dns", "value": f"list{i}.example.test"}])[0]
+                for i in range(page_size + 3)]
+        listed, pages, url = [], [], c.kid + "/orders"
+        while url:
+            status, resp, data = c.post(url, None)
+            self.assertEqual(status, 200, data)
+            page = json.loads(data)["orders"]
+            pages.append(len(page))
+            listed += page
+            links = [v for k, v in resp.getheaders() if k.lower() == "link" and 'rel="next"' in v]
+            self.assertLessEqual(len(links), 1, links)
+            url = links[0].split(">", 1)[0].lstrip("<") if links else None
+            self.assertLess(len(pages), 5, "the next links never end")
+        self.assertEqual(pages, [page_size, 3])
+        self.assertEqual(listed, made)
+        self.assertNotIn(invalid_url, listed)
+        # A page URL is an account resource like the list itself: another account gets nothing.
+        other = self.client()
+        status, resp, data = other.post(c.kid + "/orders/" + made[0].rsplit("/", 1)[1], None)
+        self.assertProblem(status, resp, data, 403, "unauthorized")
+
     def test_key_change(self):
         c = self.client()
         new_key = ec.generate_private_key(ec.SECP256R1())
