@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* Finalize (RFC 8555 §7.4). The CSR is checked here first (names equal the order's identifiers
- * exactly, key policy) so a bad one changes nothing; then the order goes to processing (which
- * also stops a second concurrent finalize), the RA issues, and the order becomes valid.
+ * exactly, key policy) so a bad one changes nothing; then, in one transaction, the order is
+ * checked to be still ready (a second concurrent finalize waits on the store's write lock and
+ * finds it valid), the RA issues and records the certificate, and the order becomes valid.
  *
  * Issuance is synchronous (the local CA signs in milliseconds): the response is the valid order.
  * When the RA profile requires approval, ra_enroll() answers -CF_E_APPROVAL_PENDING: the order
@@ -96,55 +97,70 @@ static int csr_check(AcmeRequest *r, X509_REQ *csr, char **dns, char **ips, CsrI
         return 0;
 }
 
-static int set_order_state(AcmeRequest *r, AcmeOrder *o, AcmeStatus expect, AcmeStatus status,
-                           const char *serial, int error, const char *detail, bool keep_csr) {
+/* Inside an open transaction: -CF_E_ORDER_NOT_READY unless the stored order (which a concurrent
+ * request may have moved on) is still in state expect. */
+static int order_expect(Store *s, int64_t id, AcmeStatus expect) {
         _cleanup_(acme_order_freep) AcmeOrder *cur = NULL;
-        Store *s = r->store;
         int q;
 
-        /* The first of these in a request also records its nonce. */
-        q = acme_begin(r);
+        q = store_acme_order_get(s, id, &cur);
         if (q < 0)
                 return q;
-        q = store_acme_order_get(s, o->id, &cur);
-        if (q < 0)
-                goto fail;
-        if (cur->status != expect) {
-                q = -CF_E_ORDER_NOT_READY;
-                goto fail;
-        }
+        return cur->status == expect ? 0 : -CF_E_ORDER_NOT_READY;
+}
+
+/* Inside an open transaction: writes the order's new state. */
+static int order_write(Store *s, AcmeOrder *o, AcmeStatus status, const char *serial, int error,
+                       const char *detail, bool keep_csr) {
+        int q;
+
         o->status = status;
         if (serial) {
                 free(o->cert_serial);
                 o->cert_serial = strdup(serial);
-                if (!o->cert_serial) {
-                        q = -ENOMEM;
-                        goto fail;
-                }
+                if (!o->cert_serial)
+                        return -ENOMEM;
         }
         if (error < 0) {
                 free(o->error);
                 o->error = NULL;
                 q = acme_problem_json(error, detail, &o->error);
                 if (q < 0)
-                        goto fail;
+                        return q;
         }
         if (!keep_csr) {
                 free(o->csr);
                 o->csr = NULL;
                 o->csr_size = 0;
         }
-        q = store_acme_order_update(s, o);
-        if (q < 0)
-                goto fail;
-        return acme_commit_request(r);
-fail:
-        store_rollback(s);
-        return q;
+        return store_acme_order_update(s, o);
 }
 
-/* Runs the RA on a processing order and records the outcome. */
-static int enroll(AcmeRequest *r, AcmeOrder *o, X509_REQ *csr, const CsrInfo *info, char **dns, char **ips) {
+static int set_order_state(AcmeRequest *r, AcmeOrder *o, AcmeStatus expect, AcmeStatus status,
+                           int error, const char *detail) {
+        int q;
+
+        /* Also records the request's nonce, if nothing did yet. */
+        q = acme_begin(r);
+        if (q < 0)
+                return q;
+        q = order_expect(r->store, o->id, expect);
+        if (q >= 0)
+                q = order_write(r->store, o, status, NULL, error, detail, false);
+        if (q < 0) {
+                store_rollback(r->store);
+                return q;
+        }
+        return acme_commit_request(r);
+}
+
+/* Runs the RA for an order in state from (ready at finalize; processing when an approval was
+ * pending) and records the outcome. Issuance and the order's new state share one transaction
+ * (with the request's nonce): the inventory row and the valid order commit together or not at
+ * all, so a crash never leaves a certificate without its order or the reverse, and a concurrent
+ * finalize waits on the store's write lock and then finds the order no longer in state from. */
+static int enroll(AcmeRequest *r, AcmeOrder *o, AcmeStatus from, X509_REQ *csr, const CsrInfo *info,
+                  char **dns, char **ips) {
         _cleanup_(ra_enroll_result_freep) RaEnrollResult *res = NULL;
         RaEnrollRequest req = {
                 .protocol = "acme",
@@ -161,26 +177,43 @@ static int enroll(AcmeRequest *r, AcmeOrder *o, X509_REQ *csr, const CsrInfo *in
         };
         int q, e;
 
+        q = acme_begin(r);
+        if (q < 0)
+                return q;
+        q = order_expect(r->store, o->id, from);
+        if (q < 0) {
+                store_rollback(r->store);
+                return q;
+        }
+
         q = ra_enroll(r->store, r->profiles, &req, &res);
-        if (q >= 0)
-                return set_order_state(r, o, ACME_STATUS_PROCESSING, ACME_STATUS_VALID,
-                                       res->serial, 0, NULL, false);
-        if (q == -CF_E_APPROVAL_PENDING)
-                return 0;
+        if (q >= 0 || q == -CF_E_APPROVAL_PENDING) {
+                int k = q >= 0 ?
+                        order_write(r->store, o, ACME_STATUS_VALID, res->serial, 0, NULL, false) :
+                        /* Waits for approval in processing, with the CSR kept for the next try. */
+                        order_write(r->store, o, ACME_STATUS_PROCESSING, NULL, 0, NULL, true);
+                if (k < 0) {
+                        store_rollback(r->store);
+                        return k;
+                }
+                return acme_commit_request(r);
+        }
+        /* Nothing the RA did is kept; the request's nonce is recorded when it ends. */
+        store_rollback(r->store);
 
         e = cf_error_is_protocol(q) ? q : -CF_E_SERVER_INTERNAL;
         if (e == -CF_E_BAD_CSR || e == -CF_E_BAD_PUBLIC_KEY || e == -CF_E_REJECTED_IDENTIFIER ||
             e == -CF_E_MALFORMED || e == -CF_E_ALREADY_REPLACED) {
-                /* The request was refused by policy: the order is back where it was, unchanged. */
-                int k = set_order_state(r, o, ACME_STATUS_PROCESSING, ACME_STATUS_READY,
-                                        NULL, 0, NULL, false);
-                if (k < 0)
-                        log_warning_errno(k, "Failed to return order %" PRIi64 " to ready: %m", o->id);
+                /* Refused by policy: the order is ready again (it still is, at finalize). */
+                if (from != ACME_STATUS_READY) {
+                        int k = set_order_state(r, o, from, ACME_STATUS_READY, 0, NULL);
+                        if (k < 0)
+                                log_warning_errno(k, "Failed to return order %" PRIi64 " to ready: %m", o->id);
+                }
                 return acme_fail(r, e, "Issuance refused: %s", cf_error_name(q));
         }
         log_error_errno(q, "Issuance for ACME order %" PRIi64 " failed: %m", o->id);
-        (void) set_order_state(r, o, ACME_STATUS_PROCESSING, ACME_STATUS_INVALID, NULL,
-                               -CF_E_SERVER_INTERNAL, "Issuance failed", false);
+        (void) set_order_state(r, o, from, ACME_STATUS_INVALID, -CF_E_SERVER_INTERNAL, "Issuance failed");
         return acme_fail(r, -CF_E_SERVER_INTERNAL, "Issuance failed");
 }
 
@@ -195,7 +228,7 @@ int acme_finalize_retry_pending(AcmeRequest *r, AcmeOrder *o) {
         q = order_identifiers(o, &dns, &ips);
         if (q < 0)
                 return q;
-        q = enroll(r, o, csr, NULL, dns, ips);
+        q = enroll(r, o, ACME_STATUS_PROCESSING, csr, NULL, dns, ips);
         /* Refusals were recorded in the order; the fetch itself still succeeds. */
         if (q < 0 && q != -CF_E_SERVER_INTERNAL && cf_error_is_protocol(q)) {
                 free(r->detail);
@@ -243,14 +276,10 @@ int acme_finalize_handle(AcmeRequest *r, int64_t id) {
 
         o->csr = TAKE_PTR(der);
         o->csr_size = n;
-        q = set_order_state(r, o, ACME_STATUS_READY, ACME_STATUS_PROCESSING, NULL, 0, NULL, true);
+        /* The CSR was verified and inspected just above: the RA does not do it again. */
+        q = enroll(r, o, ACME_STATUS_READY, csr, info, dns, ips);
         if (q == -CF_E_ORDER_NOT_READY)
                 return acme_fail(r, q, "Order is being finalized already");
-        if (q < 0)
-                return q;
-
-        /* The CSR was verified and inspected just above: the RA does not do it again. */
-        q = enroll(r, o, csr, info, dns, ips);
         if (q < 0)
                 return q;
         return acme_order_respond(r, 200, o);

@@ -174,6 +174,7 @@ int ra_enroll(Store *store, const ProfileSet *profiles, const RaEnrollRequest *r
         CaBackend *ca;
         cf_time_t not_before, not_after;
         RaEnrollResult *result;
+        bool own_transaction = false;
         int r;
 
         if (!store || !profiles || !req || !req->ra || !req->csr || !req->protocol || !ret)
@@ -235,9 +236,14 @@ int ra_enroll(Store *store, const ProfileSet *profiles, const RaEnrollRequest *r
                 .public_key_info = X509_REQ_get_X509_PUBKEY(req->csr),
         };
 
-        r = store_begin(store);
-        if (r < 0)
-                return r;
+        /* In the caller's transaction when it has one open (ACME commits the order's new state
+         * with the certificate), else in our own. */
+        own_transaction = !store_in_transaction(store);
+        if (own_transaction) {
+                r = store_begin(store);
+                if (r < 0)
+                        return r;
+        }
 
         r = ca_issue(ca, ra, &issue, &cert, &chain);
         if (r < 0)
@@ -245,9 +251,11 @@ int ra_enroll(Store *store, const ProfileSet *profiles, const RaEnrollRequest *r
         r = ra_record(store, req, cert, info->public_key, chain, &serial, &fullchain);
         if (r < 0)
                 goto fail;
-        r = store_commit(store);
-        if (r < 0)
-                return r;
+        if (own_transaction) {
+                r = store_commit(store);
+                if (r < 0)
+                        return r;
+        }
 
         result = calloc(1, sizeof *result);
         if (!result)
@@ -262,7 +270,8 @@ int ra_enroll(Store *store, const ProfileSet *profiles, const RaEnrollRequest *r
         return 0;
 
 fail:
-        store_rollback(store);
+        if (own_transaction)
+                store_rollback(store);
         return r;
 }
 

@@ -62,7 +62,9 @@ DEFINE_TRIVIAL_CLEANUP_FUNC(RaEnrollResult *, ra_enroll_result_free);
 /* Checks the request against the RA profile (CSR signature and key policy, the CSR's names equal
  * the authorised identifiers exactly — -CF_E_BAD_CSR otherwise — validity), asks the CA backend to
  * sign, and stores the certificate in the inventory (with the replacement link if replaces is
- * set), all inside one store transaction: nothing is stored if anything fails.
+ * set), all inside one store transaction: nothing is stored if anything fails. That transaction
+ * is the caller's when one is open on store (the caller then commits, or rolls back on failure),
+ * else ra_enroll() begins and commits its own.
  * -CF_E_APPROVAL_PENDING if the profile requires approval. */
 int ra_enroll(Store *store, const ProfileSet *profiles, const RaEnrollRequest *req,
               RaEnrollResult **ret);

@@ -154,6 +154,10 @@ void store_rollback(Store *s) {
         s->in_transaction = false;
 }
 
+bool store_in_transaction(const Store *s) {
+        return s && s->in_transaction;
+}
+
 static int store_get_user_version(Store *s, int *ret) {
         sqlite3_stmt *st = NULL;
         int rc, v;

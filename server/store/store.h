@@ -27,6 +27,7 @@ DEFINE_TRIVIAL_CLEANUP_FUNC(Store *, store_close);
 int store_begin(Store *s);
 int store_commit(Store *s);
 void store_rollback(Store *s);    /* no-op if no transaction is open */
+bool store_in_transaction(const Store *s);
 
 int store_schema_version(Store *s, int *ret);
 

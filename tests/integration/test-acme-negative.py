@@ -818,6 +818,47 @@ class AcmeEndToEnd(unittest.TestCase):
             days = (leaf.not_valid_after - leaf.not_valid_before).total_seconds() / 86400
         self.assertAlmostEqual(days, 47, delta=0.1)
 
+    def test_concurrent_finalize_issues_once(self):
+        # Issuance and the order's move to valid share one transaction: of two finalize requests
+        # racing for one ready order, one gets the certificate and the other orderNotReady.
+        import ipaddress
+        c = self.client()
+        twin = Client(self.srv, self.dir_url, key=c.key)
+        self.addCleanup(twin.conn.close)
+        twin.kid = c.kid
+        order_url, order = self.new_order(c, [{"type": "ip", "value": "127.0.0.1"}])
+        self.validate_http01(c, order)
+        self.assertEqual(self.poll(c, order_url, ("pending",))["status"], "ready")
+        key = ec.generate_private_key(ec.SECP256R1())
+        csr = (x509.CertificateSigningRequestBuilder().subject_name(x509.Name([]))
+               .add_extension(x509.SubjectAlternativeName(
+                   [x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), critical=False)
+               .sign(key, hashes.SHA256()))
+        payload = {"csr": b64u(csr.public_bytes(serialization.Encoding.DER))}
+        nonces = [c.new_nonce(), twin.new_nonce()]
+        inventory_before = self.db_query("SELECT COUNT(*) FROM inventory")[0][0]
+        start, results = threading.Barrier(2), [None, None]
+
+        def finalize(i, client):
+            start.wait()
+            results[i] = client.post(order["finalize"], payload, nonce=nonces[i])
+
+        threads = [threading.Thread(target=finalize, args=(i, cl)) for i, cl in enumerate((c, twin))]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        self.assertEqual(sorted(r[0] for r in results), [200, 403], [r[2] for r in results])
+        won = [r for r in results if r[0] == 200][0]
+        lost = [r for r in results if r[0] == 403][0]
+        self.assertProblem(*lost, 403, "orderNotReady")
+        self.assertEqual(json.loads(won[2])["status"], "valid", won[2])
+        self.assertEqual(self.db_query("SELECT COUNT(*) FROM inventory")[0][0], inventory_before + 1)
+        serial = self.db_query("SELECT cert_serial FROM acme_orders WHERE id = ?",
+                               (int(order_url.rsplit("/", 1)[1]),))[0][0]
+        self.assertEqual(self.db_query("SELECT COUNT(*) FROM inventory WHERE serial = ?", (serial,)),
+                         [(1,)])
+
     def test_finalize_refuses_key_outside_policy_and_account_key(self):
         import ipaddress
         from cryptography.hazmat.primitives.asymmetric import rsa
