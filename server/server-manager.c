@@ -39,6 +39,7 @@ struct ServerManager {
         pthread_mutex_t snapshot_lock;
         ServerSnapshot *snapshot;      /* current generation */
 
+        Store *store;                  /* shared by every worker thread (store.h) */
         AcmeServer *acme;
         HttpServer *http;
         int signal_fd;
@@ -67,6 +68,10 @@ ServerSnapshot *server_snapshot_unref(ServerSnapshot *s) {
 
 const ServerConfig *server_snapshot_get_config(const ServerSnapshot *s) {
         return s ? s->config : NULL;
+}
+
+Store *server_manager_get_store(ServerManager *m) {
+        return m ? m->store : NULL;
 }
 
 ServerSnapshot *server_manager_snapshot_ref(ServerManager *m) {
@@ -127,6 +132,7 @@ ServerManager *server_manager_free(ServerManager *m) {
 
         m->http = http_server_free(m->http);
         m->acme = acme_server_free(m->acme);
+        m->store = store_close(m->store);
         manager_swap_snapshot(m, NULL);
         safe_close(m->signal_fd);
         pthread_mutex_destroy(&m->snapshot_lock);
@@ -356,7 +362,6 @@ static int manager_start(ServerManager *m) {
         _cleanup_(server_config_freep) ServerConfig *c = NULL;
         _cleanup_(SSL_CTX_freep) SSL_CTX *ctx = NULL;
         bool any_tls = false;
-        Store *store = NULL;
         int r;
 
         r = manager_load_config(m, &c);
@@ -367,11 +372,11 @@ static int manager_start(ServerManager *m) {
         if (r < 0)
                 return log_error_errno(r, "Failed to create state directory '%s': %m", c->state_directory);
 
-        /* Opening runs the schema migrations, once, before any worker connects. */
-        r = store_open(c->database, &store);
+        /* Opening runs the schema migrations, once, before any worker uses the store. One
+         * connection for every worker: see struct Store in store-sqlite-internal.h. */
+        r = store_open(c->database, &m->store);
         if (r < 0)
                 return log_error_errno(r, "Failed to open store '%s': %m", c->database);
-        store_close(store);
 
         HttpRoute routes[] = {
                 { .prefix = ACME_ROUTE_PREFIX, .handler = acme_handle_request, .accepts_oversized_body = true },

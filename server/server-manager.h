@@ -23,6 +23,8 @@ int server_manager_run(ServerManager *m);
 /* A configuration generation: the ServerConfig (with its ProfileSet) that a request sees from
  * start to end. Refcounted across threads; the manager swaps in a new one on reload. */
 typedef struct ServerSnapshot ServerSnapshot;
+/* The store connection every worker thread shares (NULL before the manager started). */
+Store *server_manager_get_store(ServerManager *m);
 ServerSnapshot *server_manager_snapshot_ref(ServerManager *m);
 ServerSnapshot *server_snapshot_unref(ServerSnapshot *s);
 DEFINE_TRIVIAL_CLEANUP_FUNC(ServerSnapshot *, server_snapshot_unref);

@@ -10,36 +10,24 @@
 struct ServerWorker {
         ServerManager *manager;
         unsigned index;
-        Store *store;
+        Store *store;                  /* the manager's, shared by every worker */
         ServerSnapshot *snapshot;      /* held from request start to request end */
 };
 
 int server_worker_new(ServerManager *m, unsigned index, ServerWorker **ret) {
-        _cleanup_(server_snapshot_unrefp) ServerSnapshot *snapshot = NULL;
         ServerWorker *w;
-        const ServerConfig *c;
-        int r;
 
         if (!m || !ret)
                 return -EINVAL;
-
-        snapshot = server_manager_snapshot_ref(m);
-        if (!snapshot)
-                return -ESTALE;
-        c = server_snapshot_get_config(snapshot);
+        if (!server_manager_get_store(m))
+                return log_error_errno(-ESTALE, "Worker %u: the store is not open.", index);
 
         w = calloc(1, sizeof(*w));
         if (!w)
                 return -ENOMEM;
         w->manager = m;
         w->index = index;
-
-        /* A store connection belongs to one thread (store.h); this is that thread. */
-        r = store_open(c->database, &w->store);
-        if (r < 0) {
-                free(w);
-                return log_error_errno(r, "Worker %u: failed to open store '%s': %m", index, c->database);
-        }
+        w->store = server_manager_get_store(m);
 
         *ret = w;
         return 0;
@@ -50,7 +38,6 @@ ServerWorker *server_worker_free(ServerWorker *w) {
                 return NULL;
 
         server_snapshot_unref(w->snapshot);
-        store_close(w->store);
         free(w);
         return NULL;
 }

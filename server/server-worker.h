@@ -9,7 +9,7 @@
 
 typedef struct ServerWorker ServerWorker;
 
-/* This thread's own store connection. */
+/* The store connection (shared by every worker thread: see store.h). */
 Store *server_worker_get_store(ServerWorker *w);
 /* The profile snapshot current when the request started: stays valid for the whole request even
  * if a SIGHUP reload swaps in a new one meanwhile. */

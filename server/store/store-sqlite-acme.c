@@ -176,6 +176,7 @@ static int account_from_row(sqlite3_stmt *st, AcmeAccount **ret) {
 }
 
 int store_acme_account_insert(Store *s, const AcmeAccount *a, int64_t *ret_id) {
+        STORE_SQLITE_HOLD(s);
         _cleanup_(store_sqlite_resetp) sqlite3_stmt *st = NULL;
         int r, rc = SQLITE_OK;
 
@@ -196,6 +197,7 @@ int store_acme_account_insert(Store *s, const AcmeAccount *a, int64_t *ret_id) {
 }
 
 int store_acme_account_get(Store *s, int64_t id, AcmeAccount **ret) {
+        STORE_SQLITE_HOLD(s);
         _cleanup_(store_sqlite_resetp) sqlite3_stmt *st = NULL;
         int r;
 
@@ -210,6 +212,7 @@ int store_acme_account_get(Store *s, int64_t id, AcmeAccount **ret) {
 
 int store_acme_account_get_by_thumbprint(Store *s, const char *profile, const char *thumbprint,
                                          AcmeAccount **ret) {
+        STORE_SQLITE_HOLD(s);
         _cleanup_(store_sqlite_resetp) sqlite3_stmt *st = NULL;
         int r, rc = SQLITE_OK;
 
@@ -229,6 +232,7 @@ int store_acme_account_get_by_thumbprint(Store *s, const char *profile, const ch
 }
 
 int store_acme_account_update(Store *s, const AcmeAccount *a) {
+        STORE_SQLITE_HOLD(s);
         _cleanup_(store_sqlite_resetp) sqlite3_stmt *st = NULL;
         int r, rc = SQLITE_OK;
 
@@ -249,6 +253,7 @@ int store_acme_account_update(Store *s, const AcmeAccount *a) {
 }
 
 int store_acme_account_count(Store *s, const char *profile, int64_t *ret) {
+        STORE_SQLITE_HOLD(s);
         _cleanup_(store_sqlite_resetp) sqlite3_stmt *st = NULL;
         int r;
 
@@ -310,6 +315,7 @@ static int order_from_row(sqlite3_stmt *st, AcmeOrder **ret) {
 }
 
 int store_acme_order_insert(Store *s, const AcmeOrder *o, int64_t *ret_id) {
+        STORE_SQLITE_HOLD(s);
         _cleanup_(store_sqlite_resetp) sqlite3_stmt *st = NULL;
         int r, rc = SQLITE_OK;
 
@@ -333,6 +339,7 @@ int store_acme_order_insert(Store *s, const AcmeOrder *o, int64_t *ret_id) {
 }
 
 int store_acme_order_get(Store *s, int64_t id, AcmeOrder **ret) {
+        STORE_SQLITE_HOLD(s);
         _cleanup_(store_sqlite_resetp) sqlite3_stmt *st = NULL;
         int r;
 
@@ -346,6 +353,7 @@ int store_acme_order_get(Store *s, int64_t id, AcmeOrder **ret) {
 }
 
 int store_acme_order_update(Store *s, const AcmeOrder *o) {
+        STORE_SQLITE_HOLD(s);
         _cleanup_(store_sqlite_resetp) sqlite3_stmt *st = NULL;
         int r, rc = SQLITE_OK;
 
@@ -396,6 +404,7 @@ static int collect_ids(sqlite3_stmt *st, size_t max, int64_t **ret_ids, size_t *
 
 int store_acme_order_list_by_account(Store *s, int64_t account_id, int64_t after_id, cf_time_t now,
                                      size_t max, int64_t **ret_ids, size_t *ret_n) {
+        STORE_SQLITE_HOLD(s);
         _cleanup_(store_sqlite_resetp) sqlite3_stmt *st = NULL;
         int r, rc = SQLITE_OK;
 
@@ -415,6 +424,7 @@ int store_acme_order_list_by_account(Store *s, int64_t account_id, int64_t after
 }
 
 int store_acme_order_find_replacing(Store *s, const char *serial, cf_time_t now, int64_t *ret_id) {
+        STORE_SQLITE_HOLD(s);
         _cleanup_(store_sqlite_resetp) sqlite3_stmt *st = NULL;
         int r, rc = SQLITE_OK;
 
@@ -436,6 +446,7 @@ int store_acme_order_find_replacing(Store *s, const char *serial, cf_time_t now,
 }
 
 int store_acme_order_cancel_for_account(Store *s, int64_t account_id, const char *error_json) {
+        STORE_SQLITE_HOLD(s);
         _cleanup_(store_sqlite_resetp) sqlite3_stmt *st = NULL;
         int r, rc = SQLITE_OK;
 
@@ -452,6 +463,7 @@ int store_acme_order_cancel_for_account(Store *s, int64_t account_id, const char
 }
 
 int store_acme_order_link_authz(Store *s, int64_t order_id, int64_t authz_id) {
+        STORE_SQLITE_HOLD(s);
         _cleanup_(store_sqlite_resetp) sqlite3_stmt *st = NULL;
         int r, rc = SQLITE_OK;
 
@@ -467,6 +479,7 @@ int store_acme_order_link_authz(Store *s, int64_t order_id, int64_t authz_id) {
 }
 
 int store_acme_order_get_authz_ids(Store *s, int64_t order_id, int64_t **ret_ids, size_t *ret_n) {
+        STORE_SQLITE_HOLD(s);
         _cleanup_(store_sqlite_resetp) sqlite3_stmt *st = NULL;
         int r;
 
@@ -481,6 +494,7 @@ int store_acme_order_get_authz_ids(Store *s, int64_t order_id, int64_t **ret_ids
 }
 
 int store_acme_authz_get_order_ids(Store *s, int64_t authz_id, int64_t **ret_ids, size_t *ret_n) {
+        STORE_SQLITE_HOLD(s);
         _cleanup_(store_sqlite_resetp) sqlite3_stmt *st = NULL;
         int r;
 
@@ -525,6 +539,7 @@ static int authz_from_row(sqlite3_stmt *st, AcmeAuthz **ret) {
 }
 
 int store_acme_authz_insert(Store *s, const AcmeAuthz *a, int64_t *ret_id) {
+        STORE_SQLITE_HOLD(s);
         _cleanup_(store_sqlite_resetp) sqlite3_stmt *st = NULL;
         int r, rc = SQLITE_OK;
 
@@ -545,6 +560,7 @@ int store_acme_authz_insert(Store *s, const AcmeAuthz *a, int64_t *ret_id) {
 }
 
 int store_acme_authz_get(Store *s, int64_t id, AcmeAuthz **ret) {
+        STORE_SQLITE_HOLD(s);
         _cleanup_(store_sqlite_resetp) sqlite3_stmt *st = NULL;
         int r;
 
@@ -558,6 +574,7 @@ int store_acme_authz_get(Store *s, int64_t id, AcmeAuthz **ret) {
 }
 
 int store_acme_authz_update(Store *s, int64_t id, AcmeStatus status, cf_time_t expires) {
+        STORE_SQLITE_HOLD(s);
         _cleanup_(store_sqlite_resetp) sqlite3_stmt *st = NULL;
         int r, rc = SQLITE_OK;
 
@@ -576,6 +593,7 @@ int store_acme_authz_update(Store *s, int64_t id, AcmeStatus status, cf_time_t e
 int store_acme_authz_find_reusable(Store *s, int64_t account_id, const char *profile,
                                    const char *identifier_type, const char *identifier_value,
                                    bool wildcard, cf_time_t now, AcmeAuthz **ret) {
+        STORE_SQLITE_HOLD(s);
         _cleanup_(store_sqlite_resetp) sqlite3_stmt *st = NULL;
         int r, rc = SQLITE_OK;
 
@@ -628,6 +646,7 @@ static int challenge_from_row(sqlite3_stmt *st, AcmeChallenge **ret) {
 }
 
 int store_acme_challenge_insert(Store *s, const AcmeChallenge *c, int64_t *ret_id) {
+        STORE_SQLITE_HOLD(s);
         _cleanup_(store_sqlite_resetp) sqlite3_stmt *st = NULL;
         int r, rc = SQLITE_OK;
 
@@ -645,6 +664,7 @@ int store_acme_challenge_insert(Store *s, const AcmeChallenge *c, int64_t *ret_i
 }
 
 int store_acme_challenge_get(Store *s, int64_t id, AcmeChallenge **ret) {
+        STORE_SQLITE_HOLD(s);
         _cleanup_(store_sqlite_resetp) sqlite3_stmt *st = NULL;
         int r;
 
@@ -658,6 +678,7 @@ int store_acme_challenge_get(Store *s, int64_t id, AcmeChallenge **ret) {
 }
 
 int store_acme_challenge_update(Store *s, const AcmeChallenge *c) {
+        STORE_SQLITE_HOLD(s);
         _cleanup_(store_sqlite_resetp) sqlite3_stmt *st = NULL;
         int r, rc = SQLITE_OK;
 
@@ -676,6 +697,7 @@ int store_acme_challenge_update(Store *s, const AcmeChallenge *c) {
 }
 
 int store_acme_challenge_list_by_authz(Store *s, int64_t authz_id, AcmeChallenge ***ret) {
+        STORE_SQLITE_HOLD(s);
         _cleanup_(store_sqlite_resetp) sqlite3_stmt *st = NULL;
         AcmeChallenge **l = NULL;
         size_t n = 0;
@@ -723,6 +745,7 @@ int store_acme_challenge_list_by_authz(Store *s, int64_t authz_id, AcmeChallenge
 /* ---- nonces and secrets ---- */
 
 int store_acme_nonce_consume(Store *s, const char *nonce_id, cf_time_t expires, cf_time_t now) {
+        STORE_SQLITE_HOLD(s);
         _cleanup_(store_sqlite_resetp) sqlite3_stmt *purge = NULL;
         _cleanup_(store_sqlite_resetp) sqlite3_stmt *st = NULL;
         int r, rc = SQLITE_OK;
@@ -776,6 +799,7 @@ static int secret_get(Store *s, const char *name, uint8_t **ret, size_t *ret_siz
 
 int store_acme_secret_get_or_create(Store *s, const char *name, const uint8_t *candidate,
                                     size_t candidate_size, uint8_t **ret, size_t *ret_size) {
+        STORE_SQLITE_HOLD(s);
         uint8_t *value = NULL;
         size_t size = 0;
         int r;

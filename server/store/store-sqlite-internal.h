@@ -4,6 +4,7 @@
 /* Shared by the SQLite backend files (store-sqlite*.c) only. Nothing outside server/store/
  * includes this: the rest of the server sees store.h and store-acme.h. */
 
+#include <pthread.h>
 #include <stdbool.h>
 #include <sqlite3.h>
 
@@ -16,12 +17,28 @@ typedef struct StoreStmtCacheEntry {
         sqlite3_stmt *stmt;
 } StoreStmtCacheEntry;
 
+/* One Store (one SQLite connection, one page cache) is shared by every thread of the server:
+ * with a connection per thread, each commit by one of them made SQLite drop the others' whole
+ * page caches (WAL mode re-reads every page after another connection wrote), so most statements
+ * started by reading their pages back through the kernel. lock serializes the connection: every
+ * public store function holds it for its duration (recursive, so they nest), and store_begin()
+ * holds it until the transaction's commit or rollback, so one thread's transaction never
+ * interleaves with another thread's statements. */
 struct Store {
         sqlite3 *db;
+        pthread_mutex_t lock;
         bool in_transaction;
+        pthread_t transaction_owner;
         StoreStmtCacheEntry stmt_cache[STORE_SQLITE_STMT_CACHE_MAX];
         size_t n_stmt_cache;
 };
+
+Store *store_sqlite_hold(Store *s);
+void store_sqlite_releasep(Store **s);
+/* First declaration of every public store function (so that it is released after the
+ * function's statements were reset by their own cleanups). */
+#define STORE_SQLITE_HOLD(s) \
+        _cleanup_(store_sqlite_releasep) _unused_ Store *_store_hold_ = store_sqlite_hold(s)
 
 /* SQLITE_BUSY/LOCKED → -EBUSY, CONSTRAINT → -EEXIST, NOMEM → -ENOMEM, TOOBIG → -E2BIG,
  * NOTFOUND/DONE-without-row → -ENOENT (callers decide), anything else → -EIO. */

@@ -154,6 +154,7 @@ static int inventory_cert_from_row(sqlite3_stmt *st, InventoryCert **ret) {
 }
 
 int store_inventory_insert(Store *s, const InventoryCert *c) {
+        STORE_SQLITE_HOLD(s);
         static const char sql[] =
                 "INSERT INTO inventory (" INVENTORY_COLUMNS ") VALUES "
                 "(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20)";
@@ -223,16 +224,19 @@ static int inventory_get_one(Store *s, const char *sql, const char *key, Invento
 }
 
 int store_inventory_get(Store *s, const char *serial, InventoryCert **ret) {
+        STORE_SQLITE_HOLD(s);
         static const char sql[] = "SELECT " INVENTORY_COLUMNS " FROM inventory WHERE serial = ?1";
         return inventory_get_one(s, sql, serial, ret);
 }
 
 int store_inventory_get_by_ari_id(Store *s, const char *ari_cert_id, InventoryCert **ret) {
+        STORE_SQLITE_HOLD(s);
         static const char sql[] = "SELECT " INVENTORY_COLUMNS " FROM inventory WHERE ari_cert_id = ?1";
         return inventory_get_one(s, sql, ari_cert_id, ret);
 }
 
 int store_inventory_list(Store *s, const InventoryFilter *f, InventoryCert ***ret) {
+        STORE_SQLITE_HOLD(s);
         /* One statement for every filter combination (a parameter set to its "any" value
          * disables its condition), so it stays in the statement cache. */
         static const char sql[] =
@@ -332,6 +336,7 @@ static int inventory_get_state(Store *s, const char *serial, CertStatus *ret_sta
 }
 
 int store_inventory_revoke(Store *s, const char *serial, int reason, cf_time_t when) {
+        STORE_SQLITE_HOLD(s);
         static const char sql[] =
                 "UPDATE inventory SET status = 'revoked', revocation_reason = ?2, revoked_at = ?3 "
                 "WHERE serial = ?1 AND status = 'valid'";
@@ -362,6 +367,7 @@ int store_inventory_revoke(Store *s, const char *serial, int reason, cf_time_t w
 }
 
 int store_inventory_set_renew_now(Store *s, const char *serial, bool renew_now) {
+        STORE_SQLITE_HOLD(s);
         static const char sql[] = "UPDATE inventory SET renew_now = ?2 WHERE serial = ?1";
         _cleanup_(store_sqlite_resetp) sqlite3_stmt *st = NULL;
         int r;
@@ -423,6 +429,7 @@ static int inventory_mark_replaced_locked(Store *s, const char *old_serial, cons
 }
 
 int store_inventory_mark_replaced(Store *s, const char *old_serial, const char *new_serial) {
+        STORE_SQLITE_HOLD(s);
         int r;
 
         if (!s || !old_serial || !new_serial || strcmp(old_serial, new_serial) == 0)

@@ -116,9 +116,27 @@ static int store_sqlite_exec_cached(Store *s, const char *sql) {
         return 0;
 }
 
+Store *store_sqlite_hold(Store *s) {
+        if (s)
+                pthread_mutex_lock(&s->lock);
+        return s;
+}
+
+void store_sqlite_releasep(Store **s) {
+        if (*s)
+                pthread_mutex_unlock(&(*s)->lock);
+}
+
+/* Called with s->lock held. */
+static bool store_own_transaction(const Store *s) {
+        return s->in_transaction && pthread_equal(s->transaction_owner, pthread_self());
+}
+
 int store_begin(Store *s) {
+        STORE_SQLITE_HOLD(s);
         int r;
 
+        /* Another thread's transaction holds the lock until it ends, so an open one here is ours. */
         if (s->in_transaction)
                 return -EBUSY;
 
@@ -126,13 +144,22 @@ int store_begin(Store *s) {
         if (r < 0)
                 return r;
         s->in_transaction = true;
+        s->transaction_owner = pthread_self();
+        /* Held on behalf of the transaction, released by store_transaction_end(). */
+        pthread_mutex_lock(&s->lock);
         return 0;
 }
 
+static void store_transaction_end(Store *s) {
+        s->in_transaction = false;
+        pthread_mutex_unlock(&s->lock);
+}
+
 int store_commit(Store *s) {
+        STORE_SQLITE_HOLD(s);
         int r;
 
-        if (!s->in_transaction)
+        if (!store_own_transaction(s))
                 return -EINVAL;
 
         r = store_sqlite_exec_cached(s, sql_commit);
@@ -141,21 +168,26 @@ int store_commit(Store *s) {
                 store_rollback(s);
                 return r;
         }
-        s->in_transaction = false;
+        store_transaction_end(s);
         return 0;
 }
 
 void store_rollback(Store *s) {
-        if (!s || !s->in_transaction)
+        STORE_SQLITE_HOLD(s);
+
+        /* Only the calling thread's own transaction: another thread's is not ours to end. */
+        if (!s || !store_own_transaction(s))
                 return;
 
         if (sqlite3_get_autocommit(s->db) == 0)
                 (void) store_sqlite_exec_cached(s, sql_rollback);
-        s->in_transaction = false;
+        store_transaction_end(s);
 }
 
-bool store_in_transaction(const Store *s) {
-        return s && s->in_transaction;
+bool store_in_transaction(Store *s) {
+        STORE_SQLITE_HOLD(s);
+
+        return s && store_own_transaction(s);
 }
 
 static int store_get_user_version(Store *s, int *ret) {
@@ -256,6 +288,20 @@ static int store_create_file(const char *path) {
         return 0;
 }
 
+static int store_mutex_init(pthread_mutex_t *m) {
+        pthread_mutexattr_t a;
+        int r;
+
+        r = -pthread_mutexattr_init(&a);
+        if (r < 0)
+                return r;
+        r = -pthread_mutexattr_settype(&a, PTHREAD_MUTEX_RECURSIVE);
+        if (r == 0)
+                r = -pthread_mutex_init(m, &a);
+        pthread_mutexattr_destroy(&a);
+        return r;
+}
+
 int store_open(const char *url, Store **ret) {
         _cleanup_(store_closep) Store *s = NULL;
         const char *path;
@@ -279,6 +325,11 @@ int store_open(const char *url, Store **ret) {
         s = calloc(1, sizeof *s);
         if (!s)
                 return -ENOMEM;
+        r = store_mutex_init(&s->lock);
+        if (r < 0) {
+                free(TAKE_PTR(s));
+                return r;
+        }
 
         rc = sqlite3_open_v2(path, &s->db,
                              SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL);
@@ -323,6 +374,7 @@ Store *store_close(Store *s) {
         for (size_t i = 0; i < s->n_stmt_cache; i++)
                 sqlite3_finalize(s->stmt_cache[i].stmt);
         sqlite3_close_v2(s->db);
+        pthread_mutex_destroy(&s->lock);
         free(s);
         return NULL;
 }

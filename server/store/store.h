@@ -4,7 +4,9 @@
 /* The store interface: inventory, plus per-protocol state (ACME: store/store-acme.h).
  * Backends: store-sqlite*.c (default), store-pgsql*.c (later). No SQL outside backend files.
  *
- * A Store is one connection: not shared between threads; every worker thread opens its own.
+ * A Store is one connection that any number of threads may share: each call holds it for its
+ * duration, and a transaction holds it from store_begin() to its commit or rollback, so other
+ * threads' calls wait for it (keep transactions short; never wait for another thread inside one).
  * Every state change runs inside store_begin()/store_commit() (or the function does it itself
  * when documented so). */
 
@@ -27,7 +29,8 @@ DEFINE_TRIVIAL_CLEANUP_FUNC(Store *, store_close);
 int store_begin(Store *s);
 int store_commit(Store *s);
 void store_rollback(Store *s);    /* no-op if no transaction is open */
-bool store_in_transaction(const Store *s);
+/* Whether the calling thread has a transaction open on s. */
+bool store_in_transaction(Store *s);
 
 int store_schema_version(Store *s, int *ret);
 

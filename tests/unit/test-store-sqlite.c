@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 #include <ftw.h>
+#include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -9,6 +10,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -383,6 +385,80 @@ static void test_store_rollback_leaves_nothing(void **state) {
         free(path);
 }
 
+/* A transaction on another thread of the same Store (cmocka asserts only on the main thread). */
+typedef struct SharedWriter {
+        Store *store;
+        InventoryCert cert;
+        pthread_mutex_t lock;
+        pthread_cond_t began;
+        bool begun;
+        int r_begin, r_insert, r_commit;
+        bool in_transaction;
+} SharedWriter;
+
+static void *shared_writer(void *userdata) {
+        SharedWriter *w = userdata;
+
+        w->r_begin = store_begin(w->store);
+        w->in_transaction = store_in_transaction(w->store);
+        pthread_mutex_lock(&w->lock);
+        w->begun = true;
+        pthread_cond_signal(&w->began);
+        pthread_mutex_unlock(&w->lock);
+        /* Long enough that the main thread's read would run inside this transaction if nothing
+         * serialized the connection. */
+        usleep(200 * 1000);
+        w->r_insert = store_inventory_insert(w->store, &w->cert);
+        w->r_commit = store_commit(w->store);
+        return NULL;
+}
+
+static uint64_t now_msec(void) {
+        struct timespec ts;
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        return (uint64_t) ts.tv_sec * 1000u + (uint64_t) ts.tv_nsec / 1000000u;
+}
+
+static void test_store_shared_between_threads_waits_for_transactions(void **state) {
+        char *path = new_db_path();
+        Store *s = open_store(path);
+        SharedWriter w = {
+                .store = s,
+                .lock = PTHREAD_MUTEX_INITIALIZER,
+                .began = PTHREAD_COND_INITIALIZER,
+        };
+        InventoryCert *got = NULL;
+        uint64_t start;
+        pthread_t t;
+
+        make_cert(&w.cert, "5a", "web", "acme", 0, 2000000000);
+        assert_int_equal(pthread_create(&t, NULL, shared_writer, &w), 0);
+        pthread_mutex_lock(&w.lock);
+        while (!w.begun)
+                pthread_cond_wait(&w.began, &w.lock);
+        pthread_mutex_unlock(&w.lock);
+
+        /* The other thread's transaction is open: this read waits for its commit, then sees the
+         * row (run inside that transaction, before the insert, it would find nothing). */
+        start = now_msec();
+        assert_int_equal(store_inventory_get(s, "5a", &got), 0);
+        assert_true(now_msec() - start >= 100);
+        assert_string_equal(got->serial, "5a");
+        inventory_cert_free(got);
+        assert_int_equal(pthread_join(t, NULL), 0);
+        assert_int_equal(w.r_begin, 0);
+        assert_true(w.in_transaction);
+        assert_int_equal(w.r_insert, 0);
+        assert_int_equal(w.r_commit, 0);
+        /* Not this thread's transaction, and none is left open. */
+        assert_false(store_in_transaction(s));
+        assert_int_equal(store_begin(s), 0);
+        assert_true(store_in_transaction(s));
+        assert_int_equal(store_commit(s), 0);
+        store_close(s);
+        free(path);
+}
+
 static void test_store_second_connection_sees_committed_data(void **state) {
         char *path = new_db_path();
         Store *a = open_store(path), *b = open_store(path);
@@ -500,6 +576,7 @@ int main(void) {
                 cmocka_unit_test(test_store_mark_replaced_twice_is_already_replaced),
                 cmocka_unit_test(test_store_renew_now_flag),
                 cmocka_unit_test(test_store_rollback_leaves_nothing),
+                cmocka_unit_test(test_store_shared_between_threads_waits_for_transactions),
                 cmocka_unit_test(test_store_second_connection_sees_committed_data),
                 cmocka_unit_test(test_store_other_process_does_not_lose_our_writes),
                 cmocka_unit_test(test_store_sqlite_is_confined_to_its_backend),
