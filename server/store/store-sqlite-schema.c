@@ -122,6 +122,26 @@ const StoreMigration store_sqlite_migrations[] = {
                 "        value BLOB NOT NULL\n"
                 ");\n",
         },
+        {
+                .version = 3,
+                .description = "ACME nonce replay records keyed by (expires, id)",
+                /* Every ACME request records its nonce. Keyed by the random id, each record went
+                 * to a random leaf of the key's index plus the table and the expiry index: three
+                 * pages written per request, and three more to purge an expired record. A
+                 * nonce's expiry follows from its id (the id holds its timestamp), so (expires,
+                 * id) is as unique as id; ordered by it, one table holds everything, records are
+                 * appended at one end and purged from the other: about one page per request.
+                 * The records of the old table are kept, so no nonce becomes reusable. */
+                .sql =
+                "CREATE TABLE acme_nonces_by_expiry (\n"
+                "        expires INTEGER NOT NULL,\n"
+                "        id TEXT NOT NULL,\n"
+                "        PRIMARY KEY (expires, id)\n"
+                ") WITHOUT ROWID;\n"
+                "INSERT INTO acme_nonces_by_expiry (expires, id) SELECT expires, id FROM acme_nonces;\n"
+                "DROP TABLE acme_nonces;\n"
+                "ALTER TABLE acme_nonces_by_expiry RENAME TO acme_nonces;\n",
+        },
 };
 
 const size_t store_sqlite_n_migrations = ELEMENTSOF(store_sqlite_migrations);

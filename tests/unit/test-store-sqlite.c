@@ -16,6 +16,7 @@
 #include <cmocka.h>
 #include <sqlite3.h>
 
+#include "server/store/store-acme.h"
 #include "server/store/store-sqlite-internal.h"
 #include "server/store/store.h"
 #include "shared/errors.h"
@@ -459,6 +460,34 @@ static void test_store_shared_between_threads_waits_for_transactions(void **stat
         free(path);
 }
 
+static void test_store_nonce_records_survive_the_expiry_keyed_migration(void **state) {
+        char *path = new_db_path();
+        sqlite3 *db = NULL;
+        Store *s;
+
+        /* A database as schema version 2 left it, with one used nonce and one long expired. */
+        assert_true(store_sqlite_n_migrations >= 3);
+        assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+        for (size_t i = 0; i < 2; i++)
+                assert_int_equal(sqlite3_exec(db, store_sqlite_migrations[i].sql, NULL, NULL, NULL), SQLITE_OK);
+        assert_int_equal(sqlite3_exec(db, "INSERT INTO acme_nonces (id, expires) VALUES ('used', 2000000000), "
+                                          "('old', 1000); PRAGMA user_version = 2;", NULL, NULL, NULL), SQLITE_OK);
+        sqlite3_close(db);
+
+        s = open_store(path);
+        /* The used nonce stays used; the purge still drops what expired; new ones record once. */
+        assert_int_equal(store_acme_nonce_consume(s, "used", 2000000000, 1500000000), -EEXIST);
+        assert_int_equal(store_acme_nonce_consume(s, "fresh", 2000000000, 1500000000), 0);
+        assert_int_equal(store_acme_nonce_consume(s, "fresh", 2000000000, 1500000000), -EEXIST);
+        store_close(s);
+        {
+                char *n = raw_query(path, "SELECT group_concat(id) FROM (SELECT id FROM acme_nonces ORDER BY id)");
+                assert_string_equal(n, "fresh,used");
+                free(n);
+        }
+        free(path);
+}
+
 static void test_store_second_connection_sees_committed_data(void **state) {
         char *path = new_db_path();
         Store *a = open_store(path), *b = open_store(path);
@@ -577,6 +606,7 @@ int main(void) {
                 cmocka_unit_test(test_store_renew_now_flag),
                 cmocka_unit_test(test_store_rollback_leaves_nothing),
                 cmocka_unit_test(test_store_shared_between_threads_waits_for_transactions),
+                cmocka_unit_test(test_store_nonce_records_survive_the_expiry_keyed_migration),
                 cmocka_unit_test(test_store_second_connection_sees_committed_data),
                 cmocka_unit_test(test_store_other_process_does_not_lose_our_writes),
                 cmocka_unit_test(test_store_sqlite_is_confined_to_its_backend),
