@@ -381,7 +381,7 @@ static int manager_start(ServerManager *m) {
         HttpRoute routes[] = {
                 { .prefix = ACME_ROUTE_PREFIX, .handler = acme_handle_request, .accepts_oversized_body = true },
         };
-        r = acme_server_new(c, &m->acme);
+        r = acme_server_new(c, m->store, &m->acme);
         if (r < 0)
                 return log_error_errno(r, "Failed to start the ACME front end: %m");
         routes[0].userdata = m->acme;

@@ -34,10 +34,8 @@ struct AcmeServer {
         uint8_t nonce_key[ACME_NONCE_KEY_SIZE];
         pthread_mutex_t va_lock;               /* guards va against reload */
         Va *va;                                /* NULL: no validation pool (unit tests) */
-        /* The pool's one connection for writing results, opened once: opening and closing
-         * connections while the server runs would drop the process's POSIX locks on the
-         * database file. Used by one va thread at a time under store_lock. */
-        pthread_mutex_t store_lock;
+        /* Where the pool's threads write results: the workers' shared connection (borrowed),
+         * so that no second connection in the process makes SQLite drop its page cache. */
         Store *store;
 };
 

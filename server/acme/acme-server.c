@@ -44,7 +44,6 @@ int acme_server_new_with_store(Store *store, AcmeServer **ret) {
         if (!s)
                 return -ENOMEM;
         pthread_mutex_init(&s->va_lock, NULL);
-        pthread_mutex_init(&s->store_lock, NULL);
         r = acme_server_load_nonce_key(s, store);
         if (r < 0) {
                 acme_server_free(s);
@@ -59,10 +58,8 @@ static void acme_server_va_done(const VaResult *result, void *userdata) {
         AcmeServer *s = userdata;
         int r;
 
-        pthread_mutex_lock(&s->store_lock);
         r = acme_challenge_complete(s->store, result->challenge_id, result->error, result->detail,
                                     time_now());
-        pthread_mutex_unlock(&s->store_lock);
         if (r < 0)
                 log_error_errno(r, "Failed to record validation of challenge %" PRIi64 ": %m",
                                 result->challenge_id);
@@ -71,18 +68,14 @@ static void acme_server_va_done(const VaResult *result, void *userdata) {
                           result->error == 0 ? "valid" : result->detail ?: "invalid");
 }
 
-int acme_server_new(const ServerConfig *config, AcmeServer **ret) {
-        _cleanup_(store_closep) Store *store = NULL;
+int acme_server_new(const ServerConfig *config, Store *store, AcmeServer **ret) {
         AcmeServer *s = NULL;
         int r;
 
-        r = store_open(config->database, &store);
-        if (r < 0)
-                return log_error_errno(r, "Failed to open store '%s': %m", config->database);
         r = acme_server_new_with_store(store, &s);
         if (r < 0)
                 return log_error_errno(r, "Failed to set up the ACME nonce key: %m");
-        s->store = TAKE_PTR(store);
+        s->store = store;
         r = va_new(&config->va, acme_server_va_done, s, &s->va);
         if (r < 0) {
                 acme_server_free(s);
@@ -96,10 +89,8 @@ AcmeServer *acme_server_free(AcmeServer *s) {
         if (!s)
                 return NULL;
         va_free(s->va);
-        store_close(s->store);
         explicit_bzero(s->nonce_key, sizeof(s->nonce_key));
         pthread_mutex_destroy(&s->va_lock);
-        pthread_mutex_destroy(&s->store_lock);
         free(s);
         return NULL;
 }

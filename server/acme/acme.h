@@ -6,13 +6,15 @@
 
 #include "server/http/http.h"
 #include "server/server-config.h"
+#include "server/store/store.h"
 
 #define ACME_ROUTE_PREFIX "/api/v1/protocols/acme/"
 
 typedef struct AcmeServer AcmeServer;
 
-/* Called once at start-up (after the store's migrations ran). Starts the va/ pool. */
-int acme_server_new(const ServerConfig *config, AcmeServer **ret);
+/* Called once at start-up (after the store's migrations ran). Starts the va/ pool, which writes
+ * validation results through store (borrowed: it must outlive the server). */
+int acme_server_new(const ServerConfig *config, Store *store, AcmeServer **ret);
 AcmeServer *acme_server_free(AcmeServer *acme);
 /* Applies a reloaded configuration (validation settings); profiles come per request. */
 int acme_server_reload(AcmeServer *acme, const ServerConfig *config);
