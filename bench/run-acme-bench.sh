@@ -7,16 +7,19 @@
 # pebble/certfleet ratios. A benchmark: it reports figures, it never decides pass/fail (exit status
 # is non-zero only when the benchmark could not run at all).
 #
-#   bench/run-acme-bench.sh [--duration SEC] [--clients "1 4"] [--high-clients 64]
+#   bench/run-acme-bench.sh [--duration SEC] [--clients "1 4"] [--high-clients 64] [--repeat N]
 #                           [--build-dir DIR] [--no-pebble] [--keep] [--verbose]
 #
-# Environment: BENCH_DURATION, BENCH_CLIENTS, BENCH_HIGH_CLIENTS, BENCH_BUILD_DIR (same meaning).
+# --repeat N runs every point N times, alternating the servers, and reports the median and the
+# range: on a shared 2-core VM one 20 s run of the same build varies by about ±10 %.
+# Environment: BENCH_DURATION, BENCH_CLIENTS, BENCH_HIGH_CLIENTS, BENCH_REPEAT, BENCH_BUILD_DIR.
 set -euo pipefail
 
 top=$(cd "$(dirname "$0")/.." && pwd)
 duration="${BENCH_DURATION:-20}"
 clients="${BENCH_CLIENTS:-1 4}"
 high_clients="${BENCH_HIGH_CLIENTS:-64}"
+repeat="${BENCH_REPEAT:-1}"
 build="${BENCH_BUILD_DIR:-$top/build-bench}"
 pebble=1
 keep=0
@@ -27,11 +30,12 @@ while [ $# -gt 0 ]; do
         --duration) duration=$2; shift 2 ;;
         --clients) clients=$2; shift 2 ;;
         --high-clients) high_clients=$2; shift 2 ;;
+        --repeat) repeat=$2; shift 2 ;;
         --build-dir) build=$2; shift 2 ;;
         --no-pebble) pebble=0; shift ;;
         --keep) keep=1; shift ;;
         --verbose) verbose=(--verbose); shift ;;
-        -h|--help) sed -n '3,14p' "$0"; exit 0 ;;
+        -h|--help) sed -n '3,17p' "$0"; exit 0 ;;
         *) echo "unknown argument: $1" >&2; exit 2 ;;
         esac
 done
@@ -182,7 +186,7 @@ echo
 
 results=()
 run() {   # LABEL CLIENTS DIRECTORY CAFILE PID
-        local out="$tmp/$1-$2.json"
+        local out="$tmp/$1-$2-${#results[@]}.json"
         # Let asynchronous work of the previous run (validations, issuance) settle before measuring.
         sleep 1
         if ! kill -0 "$5" 2>/dev/null; then
@@ -200,16 +204,21 @@ run() {   # LABEL CLIENTS DIRECTORY CAFILE PID
         return 0
 }
 
-for c in $clients; do
-        run certfleet "$c" "$cf_dir" "$cf_ca" "$cf_pid"
-        if [ "$pebble" = 1 ]; then
-                # Pebble 2.4 is known to hang with 8 or more concurrent clients: compare at 1 and 4.
-                run pebble "$c" "$pb_dir" "$tmp/pebble-ca.pem" "$pb_pid"
+case "$repeat" in
+''|*[!0-9]*|0) echo "--repeat wants a positive number" >&2; exit 2 ;;
+esac
+for i in $(seq 1 "$repeat"); do
+        for c in $clients; do
+                run certfleet "$c" "$cf_dir" "$cf_ca" "$cf_pid"
+                if [ "$pebble" = 1 ]; then
+                        # Pebble 2.4 is known to hang with 8 or more concurrent clients: compare at 1 and 4.
+                        run pebble "$c" "$pb_dir" "$tmp/pebble-ca.pem" "$pb_pid"
+                fi
+        done
+        if [ -n "$high_clients" ] && [ "$high_clients" != 0 ]; then
+                run certfleet "$high_clients" "$cf_dir" "$cf_ca" "$cf_pid"
         fi
 done
-if [ -n "$high_clients" ] && [ "$high_clients" != 0 ]; then
-        run certfleet "$high_clients" "$cf_dir" "$cf_ca" "$cf_pid"
-fi
 
 if ! kill -0 "$cf_pid" 2>/dev/null; then
         echo "certfleet-server exited during the benchmark; the end of its log:" >&2
@@ -236,14 +245,38 @@ for r in rows:
     for t, n in sorted(r.get("error_types", {}).items()):
         print("%-10s   error %s: %d" % ("", t, n))
 
-by = {(r["label"], r["clients"]): r for r in rows}
+def median(values):
+    v = sorted(x for x in values if x is not None)
+    if not v:
+        return None
+    return v[len(v) // 2] if len(v) % 2 else (v[len(v) // 2 - 1] + v[len(v) // 2]) / 2
+
+groups = {}
+for r in rows:
+    groups.setdefault((r["label"], r["clients"]), []).append(r)
+if any(len(g) > 1 for g in groups.values()):
+    print("\nmedian (min-max) over %d runs per point" % max(len(g) for g in groups.values()))
+    print("%-10s %7s %22s %22s %7s" % ("server", "clients", "srv CPU ms/cert", "orders/s", "errors"))
+    for (label, c), g in sorted(groups.items(), key=lambda kv: (kv[0][1], kv[0][0])):
+        cpu = [r.get("server_cpu_ms_per_cert") for r in g if r.get("server_cpu_ms_per_cert") is not None]
+        ops = [r.get("orders_per_s") for r in g if r.get("orders_per_s") is not None]
+        print("%-10s %7d %22s %22s %7d" % (
+            label, c,
+            "%.3f (%.3f-%.3f)" % (median(cpu), min(cpu), max(cpu)) if cpu else "-",
+            "%.1f (%.1f-%.1f)" % (median(ops), min(ops), max(ops)) if ops else "-",
+            sum(r["errors"] for r in g)))
+
+by = {}
+for key, g in groups.items():
+    by[key] = {"server_cpu_ms_per_cert": median(r.get("server_cpu_ms_per_cert") for r in g),
+               "orders_per_s": median(r.get("orders_per_s") for r in g)}
 printed = False
 for c in sorted({r["clients"] for r in rows}):
     cf, pb = by.get(("certfleet", c)), by.get(("pebble", c))
     if not cf or not pb:
         continue
     if not printed:
-        print("\npebble / certfleet ratios (> 1: certfleet better on CPU, pebble faster on orders/s)")
+        print("\npebble / certfleet ratios of the medians (> 1: certfleet better on CPU, pebble faster on orders/s)")
         printed = True
     a, b = pb.get("server_cpu_ms_per_cert"), cf.get("server_cpu_ms_per_cert")
     x, y = pb.get("orders_per_s"), cf.get("orders_per_s")
