@@ -148,10 +148,14 @@ class ChallengeResponseWait(unittest.TestCase):
         srv = start_server(self, self.responder)
         c, authz_url, ch = prepare_challenge(self, srv, self.responder, 0)
 
+        started = time.monotonic()
         status, resp, data = c.post(ch["url"], {})
+        elapsed = time.monotonic() - started
         self.assertEqual(status, 200, data)
         chal = json.loads(data)
         self.assertEqual(chal["status"], "valid", chal)
+        # Woken by the result, not by the bound (1 s) passing.
+        self.assertLess(elapsed, 0.7, "the held reply was not woken by the result")
         self.assertTrue(chal.get("validated"), chal)
         self.assertEqual(chal["url"], ch["url"])
         self.assertIsNone(resp.getheader("Retry-After"))
