@@ -268,5 +268,25 @@ class ChallengeResponseWait(unittest.TestCase):
         self.assertLess(time.monotonic() - stop_started, 8)
 
 
+class ChallengeResponseWaitConfig(unittest.TestCase):
+
+    def test_bad_values_name_file_and_line(self):
+        for value in ("5x", "-1", "1.5s", "ms", "61s", "70000ms"):
+            srv = Server(config_text=f"[Validation]\nChallengeResponseWait={value}\n")
+            try:
+                rc, log = srv.run_to_exit()
+                self.assertEqual(rc, 1, (value, log))
+                self.assertIn(f"{srv.config_path}:2", log)
+            finally:
+                srv.cleanup()
+
+    def test_good_values_start(self):
+        for value in ("250ms", "2s", "1m", "0", "0ms"):
+            srv = Server(config_text=CONFIG.format(port=80, extra=f"ChallengeResponseWait={value}"))
+            self.addCleanup(srv.cleanup)
+            srv.start()
+            check_clean_stop(self, srv)
+
+
 if __name__ == "__main__":
     unittest.main()
