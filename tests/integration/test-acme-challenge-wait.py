@@ -177,6 +177,31 @@ class ChallengeResponseWait(unittest.TestCase):
         self.assertLess(time.monotonic() - started, 0.5)
         check_clean_stop(self, srv)
 
+    def test_reload_while_held(self):
+        srv = start_server(self, self.responder)
+        c, authz_url, ch = prepare_challenge(self, srv, self.responder, 0.6)
+        result = {}
+
+        def post():
+            try:
+                result["reply"] = c.post(ch["url"], {})
+            except Exception as e:  # noqa: BLE001 - reported below
+                result["error"] = e
+
+        t = threading.Thread(target=post)
+        t.start()
+        time.sleep(0.2)
+        # SIGHUP replaces the validation pool; the old one finishes this validation, whose
+        # result still wakes the held reply.
+        srv.reload()
+        t.join(10)
+        self.assertNotIn("error", result, result)
+        status, resp, data = result["reply"]
+        self.assertEqual(status, 200, data)
+        self.assertEqual(json.loads(data)["status"], "valid", data)
+        self.assertTrue(resp.getheader("Replay-Nonce"))
+        check_clean_stop(self, srv)
+
     def test_slow_responder_answers_processing_after_bound(self):
         srv = start_server(self, self.responder, "ChallengeResponseWait=200ms")
         c, authz_url, ch = prepare_challenge(self, srv, self.responder, 1.5)
