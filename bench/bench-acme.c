@@ -477,7 +477,7 @@ static int csr_payload(BenchClient *c, const char *dns_name, json_object **ret, 
 }
 
 static int validate_authz(BenchClient *c, const char *authz_url, BenchError *err) {
-        _cleanup_(json_object_putp) json_object *authz = NULL, *done = NULL, *empty = NULL;
+        _cleanup_(json_object_putp) json_object *authz = NULL, *done = NULL, *empty = NULL, *chall = NULL;
         _cleanup_free_ char *challenge_url = NULL, *token = NULL, *keyauth = NULL;
         json_object *challenges;
         const char *status;
@@ -525,6 +525,26 @@ static int validate_authz(BenchClient *c, const char *authz_url, BenchError *err
                 r = fail(err, -ENOMEM, "oom", "out of memory");
         else
                 r = post(c, challenge_url, empty, false, err);
+        if (r >= 0)
+                r = parse_body(c, "challenge", &chall, err);
+        if (r >= 0 && json_get_string(chall, "status", &status) < 0)
+                r = fail(err, -EBADMSG, "bad-json", "challenge %s without status", challenge_url);
+        /* A server may answer the challenge POST with the outcome (RFC 8555 §7.5.1). Valid means
+         * a valid authorization when it has this one challenge, as lego assumes too; invalid is
+         * final. Anything else: poll the authorization. */
+        if (r >= 0 && strcmp(status, "valid") == 0) {
+                http01_responder_remove(c->o.responder, token);
+                return 0;
+        }
+        if (r >= 0 && strcmp(status, "invalid") == 0) {
+                json_object *problem;
+                const char *detail = "";
+
+                http01_responder_remove(c->o.responder, token);
+                if (json_get_object(chall, "error", &problem) >= 0)
+                        detail = json_to_string_compact(problem);
+                return fail(err, -EPROTO, "authz-invalid", "challenge %s is invalid: %s", challenge_url, detail);
+        }
         if (r >= 0)
                 r = poll_status(c, authz_url, "authorization", false, &done, err);
         http01_responder_remove(c->o.responder, token);

@@ -24,6 +24,8 @@
 #define VA_TLS_PORT_DEFAULT 443
 #define VA_WORKERS_DEFAULT 4
 #define VA_TIMEOUT_DEFAULT 10
+#define VA_RESPONSE_WAIT_DEFAULT_USEC (1000u * 1000u)
+#define VA_RESPONSE_WAIT_MAX_USEC (60u * 1000u * 1000u)
 
 typedef struct Range {
         uint64_t min;
@@ -36,6 +38,7 @@ static const Range body_range = { 1024, 64u * 1024u * 1024u };
 static const Range header_range = { 1024, 1024u * 1024u };
 static const Range timeout_range = { 1, 3600 };
 static const Range va_timeout_range = { 1, 300 };
+static const Range va_response_wait_range = { 0, VA_RESPONSE_WAIT_MAX_USEC };
 static const Range connections_range = { 1, 1000000 };
 static const Range port_range = { 1, 65535 };
 
@@ -110,6 +113,43 @@ static int config_parse_duration_range(const ConfLocation *loc, const char *valu
         if (v < (int64_t) range->min || v > (int64_t) range->max)
                 return -ERANGE;
         *(int64_t *) data = v;
+        return 0;
+}
+
+/* A short duration in microseconds: "250ms", "0", or anything duration_parse() takes ("1s", "2").
+ * Sub-second values matter for ChallengeResponseWait=, which is typically below a second. */
+static int config_parse_duration_usec(const ConfLocation *loc, const char *value, void *data, void *userdata) {
+        const Range *range = userdata;
+        size_t l = strlen(value);
+        uint64_t v;
+
+        if (l > 2 && strcmp(value + l - 2, "ms") == 0) {
+                unsigned long long ms;
+                char *end;
+
+                if (!isdigit((unsigned char) value[0]))
+                        return -EINVAL;
+                errno = 0;
+                ms = strtoull(value, &end, 10);
+                if (errno != 0 || ms > UINT64_MAX / 1000u)
+                        return -ERANGE;
+                if (end != value + l - 2)
+                        return -EINVAL;
+                v = (uint64_t) ms * 1000u;
+        } else {
+                int64_t sec;
+                int r;
+
+                r = conf_parse_duration(loc, value, &sec, NULL);
+                if (r < 0)
+                        return r;
+                if (sec < 0 || (uint64_t) sec > UINT64_MAX / 1000000u)
+                        return -ERANGE;
+                v = (uint64_t) sec * 1000000u;
+        }
+        if (v < range->min || v > range->max)
+                return -ERANGE;
+        *(uint64_t *) data = v;
         return 0;
 }
 
@@ -208,6 +248,7 @@ static const ConfItem server_config_table[] = {
         { "Validation", "TLSPort",        config_parse_unsigned_range, S(va.tls_port),     (void *) &port_range },
         { "Validation", "Workers",        config_parse_unsigned_range, S(va.workers),      (void *) &va_workers_range },
         { "Validation", "Timeout",        config_parse_duration_range, S(va.timeout),      (void *) &va_timeout_range },
+        { "Validation", "ChallengeResponseWait", config_parse_duration_usec, S(va.response_wait_usec), (void *) &va_response_wait_range },
         {}
 };
 #undef S
@@ -436,6 +477,7 @@ static int config_new(ServerConfig **ret) {
                 .tls_port = VA_TLS_PORT_DEFAULT,
                 .workers = VA_WORKERS_DEFAULT,
                 .timeout = VA_TIMEOUT_DEFAULT,
+                .response_wait_usec = VA_RESPONSE_WAIT_DEFAULT_USEC,
         };
         r = profile_set_new(&c->profiles);
         if (r < 0)

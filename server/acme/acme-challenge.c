@@ -1,12 +1,16 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* Challenges (RFC 8555 §7.5.1, §8): a POST starts an asynchronous validation on the va/ pool;
- * acme_challenge_complete() writes its result back to challenge, authorization and orders. */
+ * acme_challenge_complete() writes its result back to challenge, authorization and orders. The
+ * POST that started it holds its reply (without blocking the worker) until the result is
+ * committed or ChallengeResponseWait= passed, so that most clients learn the result from it
+ * and need not poll. */
 
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "server/acme/acme-internal.h"
+#include "server/server-worker.h"
 #include "shared/errors.h"
 #include "shared/log.h"
 
@@ -108,8 +112,10 @@ static int authz_idle(Store *store, int64_t authz_id) {
         return busy ? -EALREADY : 0;
 }
 
-static int start_validation(AcmeRequest *r, AcmeChallenge *c, const AcmeAuthz *a) {
+/* *ret_started: this request moved the challenge to processing (and may wait for the result). */
+static int start_validation(AcmeRequest *r, AcmeChallenge *c, const AcmeAuthz *a, bool *ret_started) {
         _cleanup_free_ char *key_authz = NULL;
+        bool wait = r->http && acme_server_response_wait_usec(r->server) > 0;
         ChallengeType t;
         int q;
 
@@ -153,6 +159,12 @@ static int start_validation(AcmeRequest *r, AcmeChallenge *c, const AcmeAuthz *a
         q = store_acme_challenge_update(r->store, c);
         if (q < 0)
                 goto fail;
+        /* Before the submit: the result may be committed before this reply is held. */
+        if (wait) {
+                q = acme_server_wait_register(r->server, c->id);
+                if (q < 0)
+                        goto fail;
+        }
         /* Submitted inside the transaction: the pool's writer waits on the store's lock until
          * the processing state is committed, and a refused submit leaves nothing behind. */
         q = acme_server_submit_validation(r->server, &req);
@@ -163,11 +175,100 @@ static int start_validation(AcmeRequest *r, AcmeChallenge *c, const AcmeAuthz *a
         }
         if (q < 0)
                 goto fail;
-        return acme_commit_request(r);
+        q = acme_commit_request(r);
+        if (q < 0) {
+                if (wait)
+                        acme_server_wait_unregister(r->server, c->id);
+                c->status = ACME_STATUS_PENDING;
+                return q;
+        }
+        *ret_started = wait;
+        return 0;
 fail:
         store_rollback(r->store);
+        if (wait)
+                acme_server_wait_unregister(r->server, c->id);
         c->status = ACME_STATUS_PENDING;
         return q;
+}
+
+typedef struct ChallengeWait {
+        AcmeServer *server;
+        int64_t challenge_id;
+        char *prefix_url;
+} ChallengeWait;
+
+static void challenge_wait_free(void *userdata) {
+        ChallengeWait *w = userdata;
+
+        if (!w)
+                return;
+        free(w->prefix_url);
+        free(w);
+}
+
+/* On the worker that owns the connection, once the result is committed or the bound passed (or
+ * the server stops): the reply today's unheld POST would have given, with the state now. */
+static int challenge_resume(const HttpRequest *req, HttpResponse *resp, void *userdata) {
+        ChallengeWait *w = userdata;
+        _cleanup_(acme_challenge_freep) AcmeChallenge *c = NULL;
+        AcmeRequest r = {
+                .server = w->server,
+                .http = req,
+                .resp = resp,
+                .method = req->method,
+                .url = req->url,
+                .store = server_worker_get_store(req->worker),
+                .prefix_url = strdup(w->prefix_url),
+        };
+        int q;
+
+        /* Timed out: the result must not wake a reply that is gone. */
+        acme_server_wait_unregister(w->server, w->challenge_id);
+
+        q = r.prefix_url ? 0 : -ENOMEM;
+        if (q >= 0)
+                q = store_acme_challenge_get(r.store, w->challenge_id, &c);
+        if (q >= 0)
+                q = respond_challenge(&r, c);
+        return acme_request_finish(&r, q);
+}
+
+/* After start_validation() registered and committed: holds the reply until the result is there.
+ * 1 if held (woken at once if the result came first); 0 if holding failed: answer now. */
+static int challenge_hold(AcmeRequest *r, AcmeChallenge *c) {
+        _cleanup_(http_deferred_unrefp) HttpDeferred *d = NULL;
+        ChallengeWait *w;
+        int q;
+
+        w = calloc(1, sizeof(*w));
+        if (!w || !(w->prefix_url = strdup(r->prefix_url))) {
+                challenge_wait_free(w);
+                acme_server_wait_unregister(r->server, c->id);
+                return 0;
+        }
+        w->server = r->server;
+        w->challenge_id = c->id;
+
+        q = http_request_defer(r->http, acme_server_response_wait_usec(r->server), challenge_resume,
+                               w, challenge_wait_free, &d);
+        if (q < 0) {
+                log_debug_errno(q, "Cannot hold the reply for challenge %" PRIi64 ", answering now: %m",
+                                c->id);
+                challenge_wait_free(w);
+                acme_server_wait_unregister(r->server, c->id);
+                return 0;
+        }
+
+        r->deferred = true;
+        q = acme_server_wait_attach(r->server, c->id, d);
+        if (q >= 0) {
+                TAKE_PTR(d);
+                return 1;
+        }
+        /* The result came first: the held reply, woken now, answers with it from the loop. */
+        http_deferred_wake(d);
+        return 1;
 }
 
 int acme_challenge_handle(AcmeRequest *r, int64_t id) {
@@ -189,9 +290,14 @@ int acme_challenge_handle(AcmeRequest *r, int64_t id) {
 
                 if (as != ACME_STATUS_PENDING)
                         return acme_fail(r, -CF_E_MALFORMED, "Authorization is %s", acme_status_to_string(as));
-                q = start_validation(r, c, a);
+                bool started = false;
+
+                q = start_validation(r, c, a, &started);
                 if (q < 0)
                         return q;
+                /* Only the POST that started the validation waits; concurrent ones answer now. */
+                if (started && challenge_hold(r, c) > 0)
+                        return 0;
         }
         return respond_challenge(r, c);
 }

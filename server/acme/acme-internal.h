@@ -4,6 +4,7 @@
 /* Shared between the files of server/acme/ only. */
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -30,6 +31,9 @@
 #define ACME_TOKEN_BYTES         32
 #define ACME_RETRY_AFTER_PROCESSING 3          /* seconds, while validating or issuing */
 
+/* A challenge POST that started a validation and waits for its result (acme-server.c). */
+typedef struct AcmeWait AcmeWait;
+
 struct AcmeServer {
         uint8_t nonce_key[ACME_NONCE_KEY_SIZE];
         pthread_mutex_t va_lock;               /* guards va against reload */
@@ -37,6 +41,13 @@ struct AcmeServer {
         /* Where the pool's threads write results: the workers' shared connection (borrowed),
          * so that no second connection in the process makes SQLite drop its page cache. */
         Store *store;
+
+        /* How long the POST that starts a validation holds its reply for the result
+         * ([Validation] ChallengeResponseWait=, bounded by half the validation timeout; 0 in unit
+         * tests), and the POSTs doing so, by challenge id. */
+        _Atomic uint64_t response_wait_usec;
+        pthread_mutex_t wait_lock;
+        AcmeWait *waits;
 };
 
 /* Creates the server without a validation pool and with the nonce key taken from (or created in)
@@ -85,9 +96,14 @@ typedef struct AcmeRequest {
         cf_time_t nonce_expires;
         bool nonce_in_transaction;             /* the open transaction holds the record */
         bool nonce_recorded;                   /* committed */
+
+        bool deferred;                         /* the reply is held (http_request_defer()) */
 } AcmeRequest;
 
 void acme_request_done(AcmeRequest *r);
+/* acme-router.c: the end of every response, also of a held one: a problem document for error
+ * q < 0, then the common headers; frees r's fields. */
+int acme_request_finish(AcmeRequest *r, int q);
 /* Sets r->detail and returns error, so handlers can `return acme_fail(r, -CF_E_…, "…")`. */
 int acme_fail(AcmeRequest *r, int error, const char *format, ...) _printf_(3, 4);
 
@@ -183,3 +199,13 @@ int acme_ari_window(cf_time_t not_before, cf_time_t not_after, bool revoked, boo
 
 /* acme-server.c */
 int acme_server_submit_validation(AcmeServer *s, const VaRequest *req);
+/* The reply-holding bound now, 0: answer at once. */
+uint64_t acme_server_response_wait_usec(AcmeServer *s);
+/* Before a validation is submitted: marks challenge_id as awaited, so that a result arriving
+ * before the reply is held is not lost. */
+int acme_server_wait_register(AcmeServer *s, int64_t challenge_id);
+void acme_server_wait_unregister(AcmeServer *s, int64_t challenge_id);
+/* After the submit committed: hands over the held reply to be woken by the result (takes the
+ * reference d). -EALREADY (d untouched) if the result came first, -ENOENT if not registered;
+ * either way the registration is gone. */
+int acme_server_wait_attach(AcmeServer *s, int64_t challenge_id, HttpDeferred *d);

@@ -231,14 +231,24 @@ int acme_handle_request(const HttpRequest *req, HttpResponse *resp, void *userda
                 }
         }
 
+        if (r.deferred) {
+                /* The held reply is filled later (acme_request_finish() on resume); its nonce
+                 * was recorded with the transaction that started the validation. */
+                acme_request_done(&r);
+                return 0;
+        }
+        return acme_request_finish(&r, q);
+}
+
+int acme_request_finish(AcmeRequest *r, int q) {
         if (q < 0) {
                 /* A transaction a handler left open is a bug; never leave the connection in it. */
-                if (r.store)
-                        store_rollback(r.store);
-                q = acme_respond_problem(&r, q);
+                if (r->store)
+                        store_rollback(r->store);
+                q = acme_respond_problem(r, q);
         }
         if (q >= 0)
-                q = acme_add_common_headers(&r);
-        acme_request_done(&r);
+                q = acme_add_common_headers(r);
+        acme_request_done(r);
         return q < 0 ? q : 0;
 }

@@ -13,6 +13,22 @@
 
 #define ACME_NONCE_KEY_NAME "nonce-key-v1"
 
+struct AcmeWait {
+        AcmeWait *next;
+        int64_t challenge_id;
+        HttpDeferred *deferred;        /* NULL until the reply is held */
+        bool done;                     /* the result came before the reply was held */
+};
+
+/* The hold must end well before the validation times out: a client whose http-01 responder
+ * runs on the thread that waits for this reply can only answer the validation's request once it
+ * got the reply. Holding for at most half the timeout delays such a client, never fails it. */
+static uint64_t response_wait_bound(const VaConfig *va) {
+        uint64_t half = (uint64_t) MAX(va->timeout, (int64_t) 1) * 1000000u / 2u;
+
+        return MIN(va->response_wait_usec, half);
+}
+
 static int acme_server_load_nonce_key(AcmeServer *s, Store *store) {
         uint8_t candidate[ACME_NONCE_KEY_SIZE];
         _cleanup_free_ uint8_t *key = NULL;
@@ -44,6 +60,8 @@ int acme_server_new_with_store(Store *store, AcmeServer **ret) {
         if (!s)
                 return -ENOMEM;
         pthread_mutex_init(&s->va_lock, NULL);
+        pthread_mutex_init(&s->wait_lock, NULL);
+        atomic_init(&s->response_wait_usec, 0);
         r = acme_server_load_nonce_key(s, store);
         if (r < 0) {
                 acme_server_free(s);
@@ -53,6 +71,87 @@ int acme_server_new_with_store(Store *store, AcmeServer **ret) {
         return 0;
 }
 
+static AcmeWait **wait_find(AcmeServer *s, int64_t challenge_id) {
+        AcmeWait **w;
+
+        for (w = &s->waits; *w; w = &(*w)->next)
+                if ((*w)->challenge_id == challenge_id)
+                        break;
+        return w;
+}
+
+int acme_server_wait_register(AcmeServer *s, int64_t challenge_id) {
+        AcmeWait *w;
+
+        w = calloc(1, sizeof(*w));
+        if (!w)
+                return -ENOMEM;
+        w->challenge_id = challenge_id;
+        pthread_mutex_lock(&s->wait_lock);
+        w->next = s->waits;
+        s->waits = w;
+        pthread_mutex_unlock(&s->wait_lock);
+        return 0;
+}
+
+void acme_server_wait_unregister(AcmeServer *s, int64_t challenge_id) {
+        AcmeWait **p, *w = NULL;
+
+        pthread_mutex_lock(&s->wait_lock);
+        p = wait_find(s, challenge_id);
+        if (*p) {
+                w = *p;
+                *p = w->next;
+        }
+        pthread_mutex_unlock(&s->wait_lock);
+        if (w) {
+                http_deferred_unref(w->deferred);
+                free(w);
+        }
+}
+
+int acme_server_wait_attach(AcmeServer *s, int64_t challenge_id, HttpDeferred *d) {
+        AcmeWait **p, *w = NULL;
+        int r = 0;
+
+        pthread_mutex_lock(&s->wait_lock);
+        p = wait_find(s, challenge_id);
+        if (!*p)
+                r = -ENOENT;
+        else if ((*p)->done) {
+                w = *p;
+                *p = w->next;
+                r = -EALREADY;
+        } else
+                (*p)->deferred = d;
+        pthread_mutex_unlock(&s->wait_lock);
+        free(w);
+        return r;
+}
+
+/* After the result is committed: wakes the reply held for it, so that it carries the result. */
+static void acme_server_wait_done(AcmeServer *s, int64_t challenge_id) {
+        HttpDeferred *d = NULL;
+        AcmeWait **p, *w = NULL;
+
+        pthread_mutex_lock(&s->wait_lock);
+        p = wait_find(s, challenge_id);
+        if (*p && (*p)->deferred) {
+                w = *p;
+                *p = w->next;
+                d = w->deferred;
+        } else if (*p)
+                (*p)->done = true;
+        pthread_mutex_unlock(&s->wait_lock);
+        free(w);
+        http_deferred_wake(d);
+        http_deferred_unref(d);
+}
+
+uint64_t acme_server_response_wait_usec(AcmeServer *s) {
+        return atomic_load(&s->response_wait_usec);
+}
+
 /* On a va thread. */
 static void acme_server_va_done(const VaResult *result, void *userdata) {
         AcmeServer *s = userdata;
@@ -60,6 +159,8 @@ static void acme_server_va_done(const VaResult *result, void *userdata) {
 
         r = acme_challenge_complete(s->store, result->challenge_id, result->error, result->detail,
                                     time_now());
+        /* Also after a failure: the held reply then says what the store says. */
+        acme_server_wait_done(s, result->challenge_id);
         if (r < 0)
                 log_error_errno(r, "Failed to record validation of challenge %" PRIi64 ": %m",
                                 result->challenge_id);
@@ -76,6 +177,7 @@ int acme_server_new(const ServerConfig *config, Store *store, AcmeServer **ret) 
         if (r < 0)
                 return log_error_errno(r, "Failed to set up the ACME nonce key: %m");
         s->store = store;
+        atomic_store(&s->response_wait_usec, response_wait_bound(&config->va));
         r = va_new(&config->va, acme_server_va_done, s, &s->va);
         if (r < 0) {
                 acme_server_free(s);
@@ -89,8 +191,16 @@ AcmeServer *acme_server_free(AcmeServer *s) {
         if (!s)
                 return NULL;
         va_free(s->va);
+        /* The HTTP server stopped first: every held reply was answered; these are references. */
+        while (s->waits) {
+                AcmeWait *w = s->waits;
+                s->waits = w->next;
+                http_deferred_unref(w->deferred);
+                free(w);
+        }
         explicit_bzero(s->nonce_key, sizeof(s->nonce_key));
         pthread_mutex_destroy(&s->va_lock);
+        pthread_mutex_destroy(&s->wait_lock);
         free(s);
         return NULL;
 }
@@ -106,6 +216,8 @@ int acme_server_reload(AcmeServer *s, const ServerConfig *config) {
         old = s->va;
         s->va = va;
         pthread_mutex_unlock(&s->va_lock);
+        /* Replies held already keep the bound they were held with. */
+        atomic_store(&s->response_wait_usec, response_wait_bound(&config->va));
         /* Finishes the validations already queued on the old pool. */
         va_free(old);
         return 0;

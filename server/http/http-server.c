@@ -31,6 +31,10 @@
 #define HTTP_STOP_GRACE_USEC (500u * 1000u)
 #define HTTP_TIMEOUT_DEFAULT_USEC (30u * 1000u * 1000u)
 #define HTTP_LISTEN_BACKLOG 512
+/* Responses up to this size are made one contiguous buffer before they are written, so that
+ * bufferevent_openssl, which calls SSL_write() once per buffer chain, sends headers and body as
+ * one TLS record and one write(). Larger ones are not copied; they are many records anyway. */
+#define HTTP_LINEARIZE_MAX (64u * 1024u)
 
 typedef struct HttpListener {
         int fd;
@@ -60,6 +64,33 @@ struct HttpWorker {
         HttpFront *bound_front[HTTP_LISTENERS_MAX];
         size_t n_bound;
         ServerWorker *server_worker;
+        HttpDeferred *held;                      /* replies held on this worker */
+        bool stopping;
+};
+
+/* HttpRequest.impl for requests the layer made. */
+typedef struct HttpRequestImpl {
+        struct evhttp_request *r;
+        HttpWorker *worker;
+        HttpDeferred *deferred;                  /* set by http_request_defer() */
+} HttpRequestImpl;
+
+struct HttpDeferred {
+        atomic_uint n_ref;
+        /* Guards event against a wake from another thread while the owner frees it. */
+        pthread_mutex_t lock;
+        struct event *event;                     /* NULL once finished */
+
+        /* The rest only on the owning worker's thread. */
+        HttpWorker *worker;
+        struct evhttp_request *r;                /* NULL once the connection is gone */
+        HttpDeferred *prev, *next;               /* HttpWorker.held */
+        HttpResumeHandler resume;
+        void *userdata;
+        void (*userdata_free)(void *userdata);
+        const char *method;
+        char *path, *base_url, *url, *remote_address;
+        bool tls;
 };
 
 struct HttpServer {
@@ -458,6 +489,10 @@ static bool host_header_ok(const char *host) {
 /* evhttp 2.1 sends the body of a HEAD response too; HEAD gets the length only. */
 static void reply(struct evhttp_request *r, int status, const char *reason, const void *body, size_t size) {
         struct evkeyvalq *out = evhttp_request_get_output_headers(r);
+        struct evhttp_connection *evcon = evhttp_request_get_connection(r);
+        /* Taken before sending: evhttp frees a request whose connection is already gone. The
+         * write itself happens later, from the loop, so the connection outlives this call. */
+        struct bufferevent *bev = evcon ? evhttp_connection_get_bufferevent(evcon) : NULL;
         struct evbuffer *buf = evbuffer_new();
         char length[32];
 
@@ -470,6 +505,14 @@ static void reply(struct evhttp_request *r, int status, const char *reason, cons
         evhttp_send_reply(r, status, reason, buf);
         if (buf)
                 evbuffer_free(buf);
+
+        if (bev) {
+                struct evbuffer *output = bufferevent_get_output(bev);
+                size_t n = evbuffer_get_length(output);
+
+                if (n > 0 && n <= HTTP_LINEARIZE_MAX)
+                        (void) evbuffer_pullup(output, -1);
+        }
 }
 
 static void send_plain(struct evhttp_request *r, int status, const char *reason, bool close) {
@@ -509,9 +552,11 @@ static const char *method_name(enum evhttp_cmd_type c) {
 }
 
 const char *http_request_get_header(const HttpRequest *req, const char *name) {
-        if (!req || !req->impl || !name)
+        const HttpRequestImpl *impl = req ? req->impl : NULL;
+
+        if (!impl || !impl->r || !name)
                 return NULL;
-        return evhttp_find_header(evhttp_request_get_input_headers(req->impl), name);
+        return evhttp_find_header(evhttp_request_get_input_headers(impl->r), name);
 }
 
 static const HttpRoute *route_find(const HttpServer *s, const char *path) {
@@ -539,6 +584,210 @@ static void send_response(struct evhttp_request *r, const HttpResponse *resp) {
         reply(r, resp->status > 0 ? resp->status : 200, NULL, resp->body, resp->body_size);
 }
 
+HttpDeferred *http_deferred_ref(HttpDeferred *d) {
+        if (d)
+                atomic_fetch_add(&d->n_ref, 1);
+        return d;
+}
+
+HttpDeferred *http_deferred_unref(HttpDeferred *d) {
+        if (!d || atomic_fetch_sub(&d->n_ref, 1) > 1)
+                return NULL;
+        /* Finished by then: the layer's own reference goes only after the event is freed. */
+        if (d->userdata_free)
+                d->userdata_free(d->userdata);
+        pthread_mutex_destroy(&d->lock);
+        free(d->path);
+        free(d->base_url);
+        free(d->url);
+        free(d->remote_address);
+        free(d);
+        return NULL;
+}
+
+void http_deferred_wake(HttpDeferred *d) {
+        if (!d)
+                return;
+        pthread_mutex_lock(&d->lock);
+        /* libevent's locking (evthread_use_pthreads) makes this safe from any thread. */
+        if (d->event)
+                event_active(d->event, EV_TIMEOUT, 0);
+        pthread_mutex_unlock(&d->lock);
+}
+
+/* On the owning worker: ends the hold (no more wakes, no close notification) and returns the
+ * request if it is still to be answered. false if it had already ended. The layer's reference
+ * is the caller's to drop. */
+static bool deferred_finish(HttpDeferred *d, struct evhttp_request **ret) {
+        HttpWorker *w = d->worker;
+        struct evhttp_connection *evcon;
+        struct event *ev;
+
+        pthread_mutex_lock(&d->lock);
+        ev = d->event;
+        d->event = NULL;
+        pthread_mutex_unlock(&d->lock);
+        if (!ev)
+                return false;
+        event_free(ev);
+
+        if (d->prev)
+                d->prev->next = d->next;
+        else
+                w->held = d->next;
+        if (d->next)
+                d->next->prev = d->prev;
+        d->prev = d->next = NULL;
+
+        evcon = d->r ? evhttp_request_get_connection(d->r) : NULL;
+        if (evcon)
+                evhttp_connection_set_closecb(evcon, NULL, NULL);
+        *ret = d->r;
+        d->r = NULL;
+        return true;
+}
+
+/* On the owning worker: fills and sends the held reply. */
+static void deferred_resume(HttpDeferred *d) {
+        HttpWorker *w = d->worker;
+        HttpServer *s = w->server;
+        struct evhttp_request *r = NULL;
+        HttpResponse resp = {};
+        int q;
+
+        if (!deferred_finish(d, &r))
+                return;
+        if (!r) {
+                http_deferred_unref(d);
+                return;
+        }
+        if (!evhttp_request_get_connection(r)) {
+                /* The client left without a close notification: nobody to answer. */
+                evhttp_request_free(r);
+                http_deferred_unref(d);
+                return;
+        }
+
+        HttpRequestImpl impl = { .r = r, .worker = w };
+        HttpRequest req = {
+                .method = d->method,
+                .path = d->path,
+                .base_url = d->base_url,
+                .url = d->url,
+                .body = (const uint8_t *) "",
+                .tls = d->tls,
+                .remote_address = d->remote_address,
+                .worker = w->server_worker,
+                .impl = &impl,
+        };
+
+        if (s->options.hooks.request_start)
+                s->options.hooks.request_start(w->server_worker, s->options.hooks.userdata);
+        q = d->resume(&req, &resp, d->userdata);
+        if (s->options.hooks.request_end)
+                s->options.hooks.request_end(w->server_worker, s->options.hooks.userdata);
+
+        if (q < 0) {
+                log_error_errno(q, "Resuming %s %s failed: %m", req.method, req.path);
+                send_plain(r, 500, "Internal Server Error", false);
+        } else
+                send_response(r, &resp);
+        http_response_done(&resp);
+        http_deferred_unref(d);
+}
+
+static void on_deferred(evutil_socket_t fd, short what, void *userdata) {
+        deferred_resume(userdata);
+}
+
+/* evhttp frees a connection the client closed (or that timed out) even while one of its
+ * requests is held. A request it had detached (no connection any more) is ours to free; one
+ * still queued on the connection goes with it. */
+static void deferred_connection_closed(struct evhttp_connection *evcon, void *userdata) {
+        HttpDeferred *d = userdata;
+        struct evhttp_request *r = NULL;
+
+        if (d->r && evhttp_request_get_connection(d->r))
+                d->r = NULL;
+        if (!deferred_finish(d, &r))
+                return;
+        if (r)
+                evhttp_request_free(r);
+        http_deferred_unref(d);
+}
+
+/* On stop every held reply is answered with what its front end has by then. */
+static void worker_resume_held(HttpWorker *w) {
+        while (w->held)
+                deferred_resume(w->held);
+}
+
+int http_request_defer(const HttpRequest *req, uint64_t timeout_usec, HttpResumeHandler resume,
+                       void *userdata, void (*userdata_free)(void *userdata), HttpDeferred **ret) {
+        HttpRequestImpl *impl = req ? req->impl : NULL;
+        struct evhttp_connection *evcon;
+        HttpDeferred *d;
+        HttpWorker *w;
+        struct timeval tv = {};
+
+        if (!impl || !impl->r || !impl->worker || !resume || !ret)
+                return -EINVAL;
+        if (impl->deferred)
+                return -EBUSY;
+        w = impl->worker;
+        evcon = evhttp_request_get_connection(impl->r);
+        if (!evcon)
+                return -ENOTCONN;
+
+        d = calloc(1, sizeof(*d));
+        if (!d)
+                return -ENOMEM;
+        atomic_init(&d->n_ref, 1);
+        pthread_mutex_init(&d->lock, NULL);
+        d->worker = w;
+        d->method = req->method;
+        d->tls = req->tls;
+        d->path = strdup(req->path ?: "/");
+        d->base_url = strdup(req->base_url ?: "");
+        d->url = strdup(req->url ?: "");
+        d->remote_address = strdup(req->remote_address ?: "");
+        d->event = event_new(w->base, -1, 0, on_deferred, d);
+        if (!d->path || !d->base_url || !d->url || !d->remote_address || !d->event) {
+                if (d->event)
+                        event_free(d->event);
+                d->event = NULL;
+                http_deferred_unref(d);
+                return -ENOMEM;
+        }
+        /* A stopping worker answers at once: its loop ends after the grace period. */
+        if (!w->stopping) {
+                tv.tv_sec = (time_t) (timeout_usec / 1000000u);
+                tv.tv_usec = (suseconds_t) (timeout_usec % 1000000u);
+        }
+        if (event_add(d->event, &tv) < 0) {
+                event_free(d->event);
+                d->event = NULL;
+                http_deferred_unref(d);
+                return -ENOMEM;
+        }
+
+        d->resume = resume;
+        d->userdata = userdata;
+        d->userdata_free = userdata_free;
+        d->r = impl->r;
+        evhttp_connection_set_closecb(evcon, deferred_connection_closed, d);
+        d->next = w->held;
+        if (w->held)
+                w->held->prev = d;
+        w->held = d;
+        impl->deferred = d;
+
+        /* One reference for the layer (dropped when the reply is sent or dropped), one for the
+         * caller. */
+        *ret = http_deferred_ref(d);
+        return 0;
+}
+
 static void on_request(struct evhttp_request *r, void *userdata) {
         HttpFront *front = userdata;
         HttpWorker *w = front->worker;
@@ -549,6 +798,7 @@ static void on_request(struct evhttp_request *r, void *userdata) {
         _cleanup_free_ char *path = NULL, *base_url = NULL, *url = NULL;
         _cleanup_free_ uint8_t *body = NULL;
         HttpResponse resp = {};
+        HttpRequestImpl impl = { .r = r, .worker = w };
         X509 *client_cert = NULL;
         const char *host, *raw_path;
         char *peer = NULL;
@@ -635,7 +885,7 @@ static void on_request(struct evhttp_request *r, void *userdata) {
                 .client_cert = client_cert,
                 .remote_address = peer ?: "",
                 .worker = w->server_worker,
-                .impl = r,
+                .impl = &impl,
                 .body_too_large = too_large,
         };
 
@@ -644,6 +894,17 @@ static void on_request(struct evhttp_request *r, void *userdata) {
         r_handler = route->handler(&req, &resp, route->userdata);
         if (s->options.hooks.request_end)
                 s->options.hooks.request_end(w->server_worker, s->options.hooks.userdata);
+
+        if (impl.deferred && r_handler < 0) {
+                struct evhttp_request *held = NULL;
+
+                /* A handler that fails after holding its reply gets the usual 500 now. */
+                if (deferred_finish(impl.deferred, &held))
+                        http_deferred_unref(impl.deferred);
+        } else if (impl.deferred) {
+                http_response_done(&resp);
+                return;
+        }
 
         if (r_handler < 0) {
                 log_error_errno(r_handler, "Handler for %s %s failed: %m", req.method, path);
@@ -662,10 +923,13 @@ static void on_stop(evutil_socket_t fd, short what, void *userdata) {
         };
 
         /* Stop accepting first; open connections stay until the grace period ends, so responses
-         * already queued still reach their clients. */
+         * already queued still reach their clients. Held replies are answered now, so that they
+         * are among them. */
         for (size_t i = 0; i < w->n_bound; i++)
                 evhttp_del_accept_socket(w->bound_front[i]->evhttp, w->bound[i]);
         w->n_bound = 0;
+        w->stopping = true;
+        worker_resume_held(w);
         event_base_loopexit(w->base, &grace);
 }
 
@@ -745,6 +1009,9 @@ static int worker_setup(HttpWorker *w) {
 static void worker_teardown(HttpWorker *w) {
         HttpServer *s = w->server;
 
+        /* Replies held after the stop event (a worker that failed to start has none): evhttp_free()
+         * would free their requests under them. */
+        worker_resume_held(w);
         /* evhttp_free() closes every connection and remaining listener. */
         for (size_t k = 0; k < ELEMENTSOF(w->fronts); k++)
                 if (w->fronts[k].evhttp) {

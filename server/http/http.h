@@ -4,7 +4,9 @@
 /* The HTTP layer's view for front ends (acme/, scep/, cmp/, est/). The layer (libevent evhttp +
  * bufferevent_openssl) owns connections, TLS, limits and routing; a front end sees one
  * HttpRequest and fills one HttpResponse, synchronously, on the worker thread that accepted the
- * connection. Slow work (ACME challenge validation) never runs here: hand it to va/. */
+ * connection. Slow work (ACME challenge validation) never runs here: hand it to va/. A handler
+ * that wants to answer with the result of such work may hold its reply for a bounded time
+ * (http_request_defer()) without blocking the loop. */
 
 #include <stdbool.h>
 #include <stddef.h>
@@ -33,7 +35,7 @@ typedef struct HttpRequest {
         X509 *client_cert;            /* borrowed, NULL without a verified TLS client certificate */
         const char *remote_address;   /* "127.0.0.1" */
         ServerWorker *worker;         /* store handle, config snapshot: server/server-worker.h */
-        void *impl;                   /* the layer's own (evhttp_request) */
+        void *impl;                   /* the layer's own */
         bool body_too_large;          /* over the body limit: body is empty (only for routes that
                                          set accepts_oversized_body) */
 } HttpRequest;
@@ -85,3 +87,29 @@ typedef struct HttpRoute {
         void *userdata;
         bool accepts_oversized_body;   /* call handler with body_too_large instead of a plain 413 */
 } HttpRoute;
+
+/* Held replies. A handler calls http_request_defer() and returns 0 (whatever it put in resp is
+ * discarded); the layer then calls resume on the worker thread that owns the connection, between
+ * the usual request_start/request_end hooks, once http_deferred_wake() was called (from any
+ * thread) or timeout_usec passed, whichever comes first, and sends the response resume filled.
+ * The HttpRequest resume sees carries method, path, query-less url, base_url, remote_address,
+ * tls and worker of the original request; no body and no client certificate.
+ *
+ * A reply is also resumed at once when the server stops. If the client closes the connection
+ * while its reply is held, resume is never called. Either way the handle stays valid for whoever
+ * holds a reference, and waking a finished handle does nothing. */
+typedef struct HttpDeferred HttpDeferred;
+
+typedef int (*HttpResumeHandler)(const HttpRequest *req, HttpResponse *resp, void *userdata);
+
+/* Holds the reply to req (only from within its handler, once). On success userdata belongs to the
+ * handle (userdata_free, optional, runs with the last reference, on whichever thread drops it) and
+ * *ret is a reference for the caller. -EBUSY if the reply is already held, -EINVAL if req did not
+ * come from the layer. */
+int http_request_defer(const HttpRequest *req, uint64_t timeout_usec, HttpResumeHandler resume,
+                       void *userdata, void (*userdata_free)(void *userdata), HttpDeferred **ret);
+/* Thread-safe. */
+void http_deferred_wake(HttpDeferred *d);
+HttpDeferred *http_deferred_ref(HttpDeferred *d);
+HttpDeferred *http_deferred_unref(HttpDeferred *d);
+DEFINE_TRIVIAL_CLEANUP_FUNC(HttpDeferred *, http_deferred_unref);

@@ -27,6 +27,10 @@ typedef struct VaConfig {
         int64_t timeout;             /* seconds per validation, default 10 */
         unsigned queue_size;         /* pending validations before va_submit() says -EAGAIN;
                                         0: 1024 */
+        uint64_t response_wait_usec; /* how long the challenge POST that starts a validation
+                                        waits for its result before answering "processing"
+                                        (not used by va/ itself; the ACME front end holds the
+                                        reply), 0: answer at once */
 } VaConfig;
 
 typedef struct VaRequest {

@@ -1273,7 +1273,8 @@ class ValidationOffTheEventLoop(unittest.TestCase):
         started = time.monotonic()
         status, resp, data = c.post(ch["url"], {})
         self.assertEqual(status, 200, data)
-        # Had the POST waited for the validation, it would report its outcome, not "processing".
+        # The POST holds its reply for at most ChallengeResponseWait= (1 s by default), never
+        # until the validation ends: had it waited that long, it would report the outcome.
         self.assertEqual(json.loads(data)["status"], "processing", data)
         self.assertTrue(resp.getheader("Retry-After"))
 
