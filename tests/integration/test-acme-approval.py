@@ -13,6 +13,7 @@ import ipaddress
 import json
 import os
 import sys
+import threading
 import time
 import unittest
 
@@ -35,6 +36,8 @@ ERR = "urn:ietf:params:acme:error:"
 CONFIG = """
 [Server]
 StateDirectory=@STATE_DIR@
+# Enough threads that concurrent fetches of one order really run at the same time.
+Workers=8
 
 [Validation]
 HTTPPort={port}
@@ -228,6 +231,41 @@ class AcmeApproval(unittest.TestCase):
         status, resp, data = c.post(order_url, None)
         self.assertEqual(json.loads(data)["certificate"], order["certificate"])
         self.assertEqual(self.serials_in_inventory(), before | {serial})
+
+    def test_concurrent_fetches_after_approval_issue_once(self):
+        c = self.client()
+        before = self.serials_in_inventory()
+        order_url, order, key, req = self.finalize_pending(c, "127.0.0.1")
+        self.cli("request", "approve", str(req["id"]))
+
+        # Several connections of the same account fetch the order at the same moment.
+        clients = []
+        for _ in range(8):
+            d = acme.Client(self.srv, self.srv.directory_url(profile="gated"), key=c.key)
+            self.addCleanup(d.conn.close)
+            d.kid = c.kid
+            d.nonce = d.new_nonce()
+            clients.append(d)
+        barrier = threading.Barrier(len(clients))
+        results = [None] * len(clients)
+
+        def fetch(i):
+            barrier.wait()
+            results[i] = clients[i].post(order_url, None)
+
+        threads = [threading.Thread(target=fetch, args=(i,)) for i in range(len(clients))]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(60)
+        urls = set()
+        for status, resp, data in results:
+            self.assertEqual(status, 200, data)
+            o = json.loads(data)
+            self.assertEqual(o["status"], "valid", o)
+            urls.add(o["certificate"])
+        self.assertEqual(len(urls), 1, urls)
+        self.assertEqual(len(self.serials_in_inventory() - before), 1)
 
     def test_reject_makes_order_invalid_with_reason(self):
         c = self.client()

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* The RA's decision logic for ApprovalRequired=yes profiles: queue once, pending until decided,
  * rejected is unauthorized, approved issues exactly once with every policy check run again. */
+#include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -76,14 +77,21 @@ static int teardown(void **state) {
         return system(cmd) == 0 ? 0 : -1;
 }
 
-static Store *open_store(void) {
+static Store *open_store_path(char **ret_path) {
         Store *s = NULL;
         char *path;
 
         assert_true(asprintf(&path, "%s/db-%u.sqlite", tmpdir, ++db_counter) > 0);
         assert_int_equal(store_open(path, &s), 0);
-        free(path);
+        if (ret_path)
+                *ret_path = path;
+        else
+                free(path);
         return s;
+}
+
+static Store *open_store(void) {
+        return open_store_path(NULL);
 }
 
 static X509_REQ *make_csr(EVP_PKEY *key, char **dns) {
@@ -295,12 +303,97 @@ static void test_profile_without_approval_never_queues(void **state) {
         store_close(s);
 }
 
+/* Another connection (another worker, another server instance) that issues for the request
+ * while this one is between its read of the approval and its transaction. */
+typedef struct Rival {
+        Store *store;
+        int64_t id;
+        const char *serial;
+        pthread_mutex_t lock;
+        pthread_cond_t cond;
+        bool in_transaction;
+} Rival;
+
+static void *rival_issue(void *userdata) {
+        Rival *r = userdata;
+        int q;
+
+        q = store_begin(r->store);
+        if (q >= 0)
+                q = store_approval_set_issued(r->store, r->id, r->serial);
+        pthread_mutex_lock(&r->lock);
+        r->in_transaction = true;
+        pthread_cond_signal(&r->cond);
+        pthread_mutex_unlock(&r->lock);
+        /* Long enough for the other side to read the approval and run its checks. */
+        usleep(300 * 1000);
+        if (q >= 0)
+                q = store_commit(r->store);
+        return (void *) (intptr_t) q;
+}
+
+static void test_approval_concurrent_issue_signs_once(void **state) {
+        char *dns[] = { (char *) "f.internal.example", NULL };
+        char *path = NULL;
+        Store *s = open_store_path(&path), *t = NULL;
+        EVP_PKEY *key = NULL;
+        X509_REQ *csr;
+        RaEnrollResult *first = NULL, *res = NULL;
+        ApprovalRequest *a = NULL;
+        RaEnrollRequest req;
+        Rival rival = { .lock = PTHREAD_MUTEX_INITIALIZER, .cond = PTHREAD_COND_INITIALIZER };
+        pthread_t thread;
+        void *rv;
+
+        assert_int_equal(store_open(path, &t), 0);
+        assert_int_equal(key_generate(KEY_EC_P256, &key), 0);
+        csr = make_csr(key, dns);
+
+        /* A certificate the rival "issued": any inventory row serves. */
+        req = gated_request(csr, dns, "46");
+        req.ra = profile_set_get_ra(profiles, "open");
+        assert_int_equal(ra_enroll(s, profiles, &req, &first), 0);
+
+        req = gated_request(csr, dns, "46");
+        assert_int_equal(ra_enroll(s, profiles, &req, &res), -CF_E_APPROVAL_PENDING);
+        assert_int_equal(store_approval_get_by_reference(s, "acme", "46", &a), 0);
+        assert_int_equal(store_approval_decide(s, a->id, APPROVAL_APPROVED, NULL, time_now()), 0);
+        assert_int_equal(inventory_count(s), 1);
+
+        rival.store = t;
+        rival.id = a->id;
+        rival.serial = first->serial;
+        assert_int_equal(pthread_create(&thread, NULL, rival_issue, &rival), 0);
+        pthread_mutex_lock(&rival.lock);
+        while (!rival.in_transaction)
+                pthread_cond_wait(&rival.cond, &rival.lock);
+        pthread_mutex_unlock(&rival.lock);
+
+        /* Reads "approved, not issued" (the rival has not committed), waits for the write lock,
+         * then must see the rival's serial and answer with that certificate. */
+        assert_int_equal(ra_enroll(s, profiles, &req, &res), 0);
+        assert_int_equal(pthread_join(thread, &rv), 0);
+        assert_int_equal((int) (intptr_t) rv, 0);
+        assert_string_equal(res->serial, first->serial);
+        assert_int_equal(inventory_count(s), 1);
+
+        ra_enroll_result_free(res);
+        ra_enroll_result_free(first);
+        approval_request_free(a);
+        X509_REQ_free(csr);
+        EVP_PKEY_free(key);
+        store_close(t);
+        store_close(s);
+        free(path);
+}
+
 int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_approval_queue_pending_then_approved_issues_once),
                 cmocka_unit_test(test_approval_rejected_is_unauthorized),
                 cmocka_unit_test(test_approval_policy_runs_before_queueing_and_at_issue),
                 cmocka_unit_test(test_profile_without_approval_never_queues),
+                cmocka_unit_test(test_approval_concurrent_issue_signs_once),
         };
         return cmocka_run_group_tests(tests, setup, teardown);
 }
