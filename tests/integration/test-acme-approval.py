@@ -6,12 +6,19 @@ list/show` shows it; `request approve` makes the next order fetch issue (valid, 
 downloads, in `cert list`); `request reject --reason` makes the next fetch turn the order invalid
 with an unauthorized error carrying the reason; a decision is final; unknown IDs are not found.
 
+Also, when lego is installed: `lego run` against an approval profile while the test approves
+the queued request in the background; lego waits on the processing order and gets its
+certificate.
+
 Needs the Python 'cryptography' module (Debian: python3-cryptography); skipped without it."""
 
 import importlib.util
 import ipaddress
 import json
 import os
+import shutil
+import subprocess
+import tempfile
 import sys
 import threading
 import time
@@ -318,6 +325,76 @@ class AcmeApproval(unittest.TestCase):
         self.assertEqual(json.loads(data)["status"], "valid")
         order_id = order_url.rsplit("/", 1)[1]
         self.assertNotIn(order_id, [r["reference"] for r in self.cli_json("request", "list", "--all")])
+
+
+LEGO_CONFIG = """
+[Server]
+StateDirectory=@STATE_DIR@
+
+[Validation]
+HTTPPort={port}
+Timeout=5s
+
+[CA default]
+Backend=local
+Directory=@STATE_DIR@/ca/default
+
+[RAProfile gated]
+CA=default
+Enabled=yes
+AllowedIdentifiers=localhost
+ApprovalRequired=yes
+ACMEProfile=default
+
+[ACMEProfile default]
+Enabled=yes
+RAProfile=gated
+"""
+
+
+@unittest.skipUnless(shutil.which("lego"), "lego is not installed")
+class LegoApproval(unittest.TestCase):
+
+    def test_lego_waits_for_the_approval(self):
+        port = Server.free_port()
+        with Server(config_text=LEGO_CONFIG.format(port=port)) as srv, \
+                tempfile.TemporaryDirectory(prefix="lego-approval-") as tmp:
+            env = dict(os.environ, LEGO_CA_CERTIFICATES=srv.ca_bundle)
+            cmd = ["lego", "--server", srv.directory_url(), "--accept-tos", "--email", "lego@example.test",
+                   "--path", tmp, "--http", "--http.port", f":{port}", "--cert.timeout", "60",
+                   "-d", "localhost", "run"]
+            lego = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
+            try:
+                # The administrator, in the background of lego's polling: wait for the request,
+                # check lego is still waiting, approve.
+                deadline = time.monotonic() + 60
+                pending = []
+                while not pending and time.monotonic() < deadline and lego.poll() is None:
+                    time.sleep(0.3)
+                    p = srv.run_cli("request", "list", "--json")
+                    self.assertEqual(p.returncode, 0, p.stderr)
+                    pending = json.loads(p.stdout)
+                self.assertEqual(len(pending), 1, f"no request was queued\n{srv.log()[-3000:]}")
+                self.assertEqual(pending[0]["identifiers"], ["dns:localhost"])
+                time.sleep(1)
+                self.assertIsNone(lego.poll(), "lego did not wait for the approval")
+                p = srv.run_cli("request", "approve", str(pending[0]["id"]))
+                self.assertEqual(p.returncode, 0, p.stderr)
+                out, _ = lego.communicate(timeout=90)
+            finally:
+                if lego.poll() is None:
+                    lego.kill()
+                    lego.wait()
+            self.assertEqual(lego.returncode, 0, out)
+            with open(os.path.join(tmp, "certificates", "localhost.crt"), "rb") as f:
+                leaf = acme.load_pems(f.read())[0] if acme.HAVE_CRYPTOGRAPHY else None
+            p = srv.run_cli("cert", "list", "--json")
+            serials = [c["serial"] for c in json.loads(p.stdout)]
+            self.assertEqual(len(serials), 1, serials)
+            if leaf is not None:
+                self.assertEqual(serials[0], format(leaf.serial_number, "x"))
+            shown = json.loads(srv.run_cli("request", "show", str(pending[0]["id"]), "--json").stdout)
+            self.assertEqual(shown["certSerial"], serials[0])
 
 
 if __name__ == "__main__":
