@@ -382,6 +382,21 @@ static int print_json(json_object *o) {
         return 0;
 }
 
+int server_cli_open_store(const char *config_path, const char *state_dir, const char *database, Store **ret) {
+        _cleanup_(cert_context_done) CertContext ctx = {};
+        int r;
+
+        r = cert_context_open(&ctx, config_path, state_dir, database, false);
+        if (r < 0)
+                return r;
+        *ret = TAKE_PTR(ctx.store);
+        return 0;
+}
+
+int server_cli_print_json(json_object *o) {
+        return print_json(o);
+}
+
 static int exit_code_for(int r) {
         if (r >= 0)
                 return SERVER_CLI_EXIT_OK;

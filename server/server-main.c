@@ -20,6 +20,7 @@ static void help(void) {
         printf("Usage: certfleet-server [OPTIONS] [serve]\n"
                "       certfleet-server [OPTIONS] ca init [--ca NAME] [--key-type TYPE] [--force] [--directory DIR]\n"
                "       certfleet-server [OPTIONS] cert list|show|renew-now|revoke …\n"
+               "       certfleet-server [OPTIONS] request list|show|approve|reject …\n"
                "\n"
                "Certificate lifecycle server: ACME (RFC 8555, RFC 9773) in front of internal CAs.\n"
                "\n"
@@ -118,7 +119,6 @@ static bool strv_has_option(char **argv, int argc, const char *option) {
 static int run_cli(const Args *a, int argc, char *argv[]) {
         _cleanup_(strv_freep) char **args = NULL;
         _cleanup_free_ char *extra = NULL;
-        bool is_ca = strcmp(argv[0], "ca") == 0;
         const char *config = a->config_explicit ? a->config_path : NULL;
 
         for (int i = 0; i < argc; i++)
@@ -142,7 +142,11 @@ static int run_cli(const Args *a, int argc, char *argv[]) {
         }
 
         int n = (int) strv_length(args);
-        return is_ca ? server_cli_ca(n, args, config) : server_cli_cert(n, args, config);
+        if (strcmp(argv[0], "ca") == 0)
+                return server_cli_ca(n, args, config);
+        if (strcmp(argv[0], "request") == 0)
+                return server_cli_request(n, args, config);
+        return server_cli_cert(n, args, config);
 }
 
 static int run_serve(const Args *a) {
@@ -185,7 +189,7 @@ int main(int argc, char *argv[]) {
 
         verb = a.verb_index < argc ? argv[a.verb_index] : "serve";
 
-        if (strcmp(verb, "ca") == 0 || strcmp(verb, "cert") == 0)
+        if (strcmp(verb, "ca") == 0 || strcmp(verb, "cert") == 0 || strcmp(verb, "request") == 0)
                 return run_cli(&a, argc - a.verb_index, argv + a.verb_index);
 
         if (strcmp(verb, "serve") != 0) {

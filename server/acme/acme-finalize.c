@@ -5,12 +5,17 @@
  * finds it valid), the RA issues and records the certificate, and the order becomes valid.
  *
  * Issuance is synchronous (the local CA signs in milliseconds): the response is the valid order.
- * When the RA profile requires approval, ra_enroll() answers -CF_E_APPROVAL_PENDING: the order
- * stays processing with the CSR kept, clients get Retry-After, and each later fetch of the order
- * asks the RA again until it issues or refuses. */
+ * When the RA profile requires approval, ra_enroll() queues the request under the order id and
+ * answers -CF_E_APPROVAL_PENDING: the order stays processing with the CSR kept, clients get
+ * Retry-After, and each later fetch of the order first reads the decision (one small store
+ * read, nothing else while it is pending). Once an administrator approved
+ * (`certfleet-server request approve`), that fetch issues and the order becomes valid; once
+ * rejected, the order becomes invalid with an unauthorized error carrying the reason. */
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -154,6 +159,49 @@ static int set_order_state(AcmeRequest *r, AcmeOrder *o, AcmeStatus expect, Acme
         return acme_commit_request(r);
 }
 
+/* The order's name in the RA's approval queue. */
+static void order_reference(const AcmeOrder *o, char buf[static 24]) {
+        snprintf(buf, 24, "%" PRIi64, o->id);
+}
+
+/* An administrator rejected the request: the order ends invalid, with the reason. Final: a
+ * rejected request is never queued again under the same order. */
+static int enroll_rejected(AcmeRequest *r, AcmeOrder *o, AcmeStatus from, const char *reference) {
+        _cleanup_free_ char *reason = NULL, *detail = NULL;
+        ApprovalState state = APPROVAL_REJECTED;
+        int q;
+
+        (void) ra_approval_state(r->store, "acme", reference, &state, &reason);
+        if (state == APPROVAL_APPROVED)
+                /* The RA's other unauthorized answer: a CSR other than the approved one. */
+                q = asprintf(&detail, "The CSR is not the one an administrator approved");
+        else
+                q = asprintf(&detail, "The request was rejected by an administrator%s%s",
+                             reason ? ": " : "", reason ?: "");
+        if (q < 0)
+                return -ENOMEM;
+        q = set_order_state(r, o, from, ACME_STATUS_INVALID, -CF_E_UNAUTHORIZED, detail);
+        if (q < 0)
+                return q;
+        return acme_fail(r, -CF_E_UNAUTHORIZED, "%s", detail);
+}
+
+/* Another fetch of the same processing order issued (or recorded a refusal) first: answer with
+ * the order as it now is. */
+static int reload_order(AcmeRequest *r, AcmeOrder *o) {
+        _cleanup_(acme_order_freep) AcmeOrder *cur = NULL;
+        AcmeOrder tmp;
+        int q;
+
+        q = store_acme_order_get(r->store, o->id, &cur);
+        if (q < 0)
+                return q;
+        tmp = *o;
+        *o = *cur;
+        *cur = tmp;
+        return 0;
+}
+
 /* Runs the RA for an order in state from (ready at finalize; processing when an approval was
  * pending) and records the outcome. Issuance and the order's new state share one transaction
  * (with the request's nonce): the inventory row and the valid order commit together or not at
@@ -162,6 +210,7 @@ static int set_order_state(AcmeRequest *r, AcmeOrder *o, AcmeStatus expect, Acme
 static int enroll(AcmeRequest *r, AcmeOrder *o, AcmeStatus from, X509_REQ *csr, const CsrInfo *info,
                   char **dns, char **ips) {
         _cleanup_(ra_enroll_result_freep) RaEnrollResult *res = NULL;
+        char reference[24];
         RaEnrollRequest req = {
                 .protocol = "acme",
                 .protocol_profile = r->route_key,
@@ -174,15 +223,19 @@ static int enroll(AcmeRequest *r, AcmeOrder *o, AcmeStatus from, X509_REQ *csr, 
                 .account_id = o->account_id,
                 .replaces = o->replaces,
                 .csr_info = info,
+                .reference = reference,
         };
         int q, e;
 
+        order_reference(o, reference);
         q = acme_begin(r);
         if (q < 0)
                 return q;
         q = order_expect(r->store, o->id, from);
         if (q < 0) {
                 store_rollback(r->store);
+                if (q == -CF_E_ORDER_NOT_READY && from == ACME_STATUS_PROCESSING)
+                        return reload_order(r, o);
                 return q;
         }
 
@@ -190,7 +243,8 @@ static int enroll(AcmeRequest *r, AcmeOrder *o, AcmeStatus from, X509_REQ *csr, 
         if (q >= 0 || q == -CF_E_APPROVAL_PENDING) {
                 int k = q >= 0 ?
                         order_write(r->store, o, ACME_STATUS_VALID, res->serial, 0, NULL, false) :
-                        /* Waits for approval in processing, with the CSR kept for the next try. */
+                        /* Waits for approval in processing, with the CSR kept for the next try
+                         * (and the queued request committed with it). */
                         order_write(r->store, o, ACME_STATUS_PROCESSING, NULL, 0, NULL, true);
                 if (k < 0) {
                         store_rollback(r->store);
@@ -200,6 +254,8 @@ static int enroll(AcmeRequest *r, AcmeOrder *o, AcmeStatus from, X509_REQ *csr, 
         }
         /* Nothing the RA did is kept; the request's nonce is recorded when it ends. */
         store_rollback(r->store);
+        if (q == -CF_E_UNAUTHORIZED && r->ra->approval_required)
+                return enroll_rejected(r, o, from, reference);
 
         e = cf_error_is_protocol(q) ? q : -CF_E_SERVER_INTERNAL;
         if (e == -CF_E_BAD_CSR || e == -CF_E_BAD_PUBLIC_KEY || e == -CF_E_REJECTED_IDENTIFIER ||
@@ -221,6 +277,21 @@ int acme_finalize_retry_pending(AcmeRequest *r, AcmeOrder *o) {
         _cleanup_(X509_REQ_freep) X509_REQ *csr = NULL;
         _cleanup_(strv_freep) char **dns = NULL, **ips = NULL;
         int q;
+
+        if (r->ra->approval_required) {
+                char reference[24];
+                ApprovalState state;
+
+                /* Every poll of a waiting client lands here: while the request is pending, one
+                 * store read and no CSR parsing. -ENOENT (not queued yet, e.g. an order from
+                 * before the queue existed): ra_enroll() queues it below. */
+                order_reference(o, reference);
+                q = ra_approval_state(r->store, "acme", reference, &state, NULL);
+                if (q >= 0 && state == APPROVAL_PENDING)
+                        return 0;
+                if (q < 0 && q != -ENOENT)
+                        return q;
+        }
 
         q = der_read_csr(o->csr, o->csr_size, &csr);
         if (q < 0)

@@ -8,6 +8,7 @@
 #include <strings.h>
 
 #include "server/ca/ca.h"
+#include "server/ra/ra-internal.h"
 #include "server/ra/ra.h"
 #include "shared/ari.h"
 #include "shared/cert.h"
@@ -168,6 +169,7 @@ int ra_enroll(Store *store, const ProfileSet *profiles, const RaEnrollRequest *r
         _cleanup_(X509_freep) X509 *cert = NULL;
         _cleanup_(sk_X509_pop_freep) STACK_OF(X509) *chain = NULL;
         _cleanup_free_ char *serial = NULL, *fullchain = NULL;
+        _cleanup_(approval_request_freep) ApprovalRequest *approval = NULL;
         const RaProfile *ra;
         const char *detail = NULL;
         CaIssueRequest issue;
@@ -183,8 +185,40 @@ int ra_enroll(Store *store, const ProfileSet *profiles, const RaEnrollRequest *r
 
         if (!ra->enabled)
                 return -CF_E_DISABLED;
-        if (ra->approval_required)
-                return -CF_E_APPROVAL_PENDING;
+        if (ra->approval_required) {
+                /* Without a reference the request could never be named in the queue, so it can
+                 * never be approved either. */
+                if (!req->reference)
+                        return -CF_E_APPROVAL_PENDING;
+                /* First, before any CSR work: clients poll while they wait. */
+                r = store_approval_get_by_reference(store, req->protocol, req->reference, &approval);
+                if (r < 0 && r != -ENOENT)
+                        return r;
+                if (approval) {
+                        switch (approval->state) {
+                        case APPROVAL_PENDING:
+                                return -CF_E_APPROVAL_PENDING;
+                        case APPROVAL_REJECTED:
+                                /* unauthorized, not rejectedIdentifier: the identifiers may be
+                                 * perfectly allowed, it is this request that an administrator
+                                 * refused, and the refusal is final. Front ends treat the
+                                 * policy errors (rejectedIdentifier, badCSR …) as "fix the
+                                 * request and try again" (ACME returns the order to ready); a
+                                 * rejection must end the request instead (RFC 8555 §6.7:
+                                 * "the client lacks sufficient authorization"). */
+                                return -CF_E_UNAUTHORIZED;
+                        case APPROVAL_APPROVED:
+                                if (approval->cert_serial)
+                                        return ra_approval_issued_result(store, approval->cert_serial, ret);
+                                r = ra_approval_check_csr(approval, req->csr);
+                                if (r < 0)
+                                        return r;
+                                break;
+                        default:
+                                return -EIO;
+                        }
+                }
+        }
 
         info = req->csr_info;
         if (!info) {
@@ -220,6 +254,17 @@ int ra_enroll(Store *store, const ProfileSet *profiles, const RaEnrollRequest *r
         if (r < 0)
                 return r;
 
+        if (ra->approval_required && !approval) {
+                _cleanup_(strv_freep) char **identifiers = NULL;
+
+                /* Queued only now that every policy check passed: an administrator never
+                 * decides on a request the RA would refuse anyway. */
+                r = ra_identifiers(req->dns, req->ips, &identifiers);
+                if (r < 0)
+                        return r;
+                return ra_approval_queue(store, req, info, identifiers);
+        }
+
         ca = profile_set_get_ca_backend(profiles, ra->ca);
         if (!ca)
                 return log_debug_errno(-CF_E_SERVER_INTERNAL, "CA '%s' of RA profile '%s' is not open.",
@@ -245,12 +290,39 @@ int ra_enroll(Store *store, const ProfileSet *profiles, const RaEnrollRequest *r
                         return r;
         }
 
+        if (approval) {
+                _cleanup_free_ char *issued = NULL;
+                ApprovalState state;
+
+                /* Writers serialize at store_begin(): reading again inside the transaction tells
+                 * whether a concurrent attempt for the same request issued while this one ran
+                 * its checks. If so, its certificate is the answer; never sign twice. */
+                r = store_approval_get_state(store, req->protocol, req->reference, &state, NULL, &issued);
+                if (r < 0)
+                        goto fail;
+                if (state != APPROVAL_APPROVED) {
+                        r = -EIO;
+                        goto fail;
+                }
+                if (issued) {
+                        /* Nothing written yet: the caller's transaction, if any, stays as it was. */
+                        if (own_transaction)
+                                store_rollback(store);
+                        return ra_approval_issued_result(store, issued, ret);
+                }
+        }
+
         r = ca_issue(ca, ra, &issue, &cert, &chain);
         if (r < 0)
                 goto fail;
         r = ra_record(store, req, cert, info->public_key, chain, &serial, &fullchain);
         if (r < 0)
                 goto fail;
+        if (approval) {
+                r = store_approval_set_issued(store, approval->id, serial);
+                if (r < 0)
+                        goto fail;
+        }
         if (own_transaction) {
                 r = store_commit(store);
                 if (r < 0)

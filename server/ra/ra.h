@@ -12,6 +12,7 @@
 #include "server/ra/ra-profile.h"
 #include "shared/csr.h"
 #include "server/store/store.h"
+#include "server/store/store-approval.h"
 #include "shared/time-util.h"
 
 typedef enum IdentifierType {
@@ -47,6 +48,10 @@ typedef struct RaEnrollRequest {
         /* Optional: csr_inspect(csr) as the caller already made it (signature verified), so the
          * CSR is not verified and parsed a second time. NULL: ra_enroll inspects the CSR. */
         const CsrInfo *csr_info;
+        /* The protocol's own name for this request, stable across the client's retries (ACME:
+         * the order id). Needed for ApprovalRequired=yes profiles: it names the request in the
+         * approval queue. NULL: the request cannot be queued, so it can never be approved. */
+        const char *reference;
 } RaEnrollRequest;
 
 typedef struct RaEnrollResult {
@@ -65,9 +70,21 @@ DEFINE_TRIVIAL_CLEANUP_FUNC(RaEnrollResult *, ra_enroll_result_free);
  * set), all inside one store transaction: nothing is stored if anything fails. That transaction
  * is the caller's when one is open on store (the caller then commits, or rolls back on failure),
  * else ra_enroll() begins and commits its own.
- * -CF_E_APPROVAL_PENDING if the profile requires approval. */
+ *
+ * ApprovalRequired=yes profiles: the first request for (protocol, reference) that passes the
+ * policy checks is queued and answers -CF_E_APPROVAL_PENDING, as does every later one until an
+ * administrator decides. Rejected: -CF_E_UNAUTHORIZED (see ra-enroll.c for why). Approved: the
+ * request is issued with every policy check run again, and the serial is recorded in the same
+ * transaction; a later (or concurrent) call for the same reference returns that certificate
+ * instead of issuing another. */
 int ra_enroll(Store *store, const ProfileSet *profiles, const RaEnrollRequest *req,
               RaEnrollResult **ret);
+
+/* The decision on the queued request (protocol, reference), -ENOENT if none is queued.
+ * ret_reason: the rejection reason, NULL if none. One small store read and nothing else: front
+ * ends call it on every poll of a waiting client before doing any expensive work. */
+int ra_approval_state(Store *store, const char *protocol, const char *reference,
+                      ApprovalState *ret_state, char **ret_reason);
 
 /* Revokes in the CA backend and marks the inventory row revoked. */
 int ra_revoke(Store *store, const ProfileSet *profiles, const char *serial, int reason);

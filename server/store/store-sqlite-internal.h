@@ -59,13 +59,18 @@ int store_sqlite_step_done(sqlite3_stmt *st);
 /* Steps to the next row: 0 on a row, -ENOENT when there is none, else a negative errno. */
 int store_sqlite_step_row(sqlite3_stmt *st);
 
+/* The JSON array of "type:value" strings that the inventory and the approval queue keep
+ * identifiers in (schema versions 1 and 3). from_json never returns NULL on success. */
+int store_sqlite_identifiers_to_json(char **identifiers, char **ret);
+int store_sqlite_identifiers_from_json(const char *text, char ***ret);
+
 /* Executes a statement with no result rows (BEGIN, DDL). */
 int store_sqlite_exec(Store *s, const char *sql);
 
 /* Versioned schema: migrations[i].version == i + 1, applied in order, each in its own
  * transaction, recorded with PRAGMA user_version. Version 1: core + inventory (store-sqlite.c's
- * owner). Version 2: ACME tables (the ACME front end's owner). Append only: a released migration
- * is never edited. */
+ * owner). Version 2: ACME tables (the ACME front end's owner). Version 3: the approval queue
+ * (store-sqlite-approval.c). Append only: a released migration is never edited. */
 typedef struct StoreMigration {
         int version;
         const char *description;

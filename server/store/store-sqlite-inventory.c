@@ -47,7 +47,7 @@ static int column_strdup(sqlite3_stmt *st, int col, char **ret) {
         return 0;
 }
 
-static int identifiers_to_json(char **identifiers, char **ret) {
+int store_sqlite_identifiers_to_json(char **identifiers, char **ret) {
         _cleanup_(json_object_putp) json_object *a = NULL;
         const char *text;
         char *s;
@@ -72,7 +72,7 @@ static int identifiers_to_json(char **identifiers, char **ret) {
         return 0;
 }
 
-static int identifiers_from_json(const char *text, char ***ret) {
+int store_sqlite_identifiers_from_json(const char *text, char ***ret) {
         _cleanup_(json_object_putp) json_object *a = NULL;
         _cleanup_(strv_freep) char **l = NULL;
         size_t n;
@@ -122,7 +122,7 @@ static int inventory_cert_from_row(sqlite3_stmt *st, InventoryCert **ret) {
         c->account_id = sqlite3_column_int64(st, 5);
 
         text = (const char *) sqlite3_column_text(st, 6);
-        r = identifiers_from_json(text ?: "[]", &c->identifiers);
+        r = store_sqlite_identifiers_from_json(text ?: "[]", &c->identifiers);
         if (r < 0)
                 return r;
 
@@ -169,7 +169,7 @@ int store_inventory_insert(Store *s, const InventoryCert *c) {
         if (!status)
                 return -EINVAL;
 
-        r = identifiers_to_json(c->identifiers, &ids);
+        r = store_sqlite_identifiers_to_json(c->identifiers, &ids);
         if (r < 0)
                 return r;
 

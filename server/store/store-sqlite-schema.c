@@ -142,6 +142,38 @@ const StoreMigration store_sqlite_migrations[] = {
                 "DROP TABLE acme_nonces;\n"
                 "ALTER TABLE acme_nonces_by_expiry RENAME TO acme_nonces;\n",
         },
+        {
+                .version = 4,
+                .description = "approval queue for RA profiles with ApprovalRequired=yes",
+                /* One row per enrollment request that needs an administrator's decision.
+                 * reference is the protocol's own name for the request (ACME: the order id),
+                 * UNIQUE with protocol so a request is queued once however often the client
+                 * polls. subject/key/identifiers are what the administrator decides on, copied
+                 * from the CSR when it arrived; csr is kept so the issuance checks the very CSR
+                 * that was approved. cert_serial is set in the issuing transaction: a second
+                 * concurrent attempt sees it and does not issue again. No foreign keys: the
+                 * queue serves every protocol, not only ACME's tables. */
+                .sql =
+                "CREATE TABLE approval_requests (\n"
+                "        id INTEGER PRIMARY KEY AUTOINCREMENT,\n"
+                "        protocol TEXT NOT NULL,\n"
+                "        protocol_profile TEXT,\n"
+                "        ra_profile TEXT NOT NULL,\n"
+                "        reference TEXT NOT NULL,\n"
+                "        account_id INTEGER NOT NULL DEFAULT 0,\n"
+                "        identifiers TEXT NOT NULL DEFAULT '[]',\n"
+                "        subject TEXT,\n"
+                "        key TEXT,\n"
+                "        csr BLOB NOT NULL,\n"
+                "        created INTEGER NOT NULL,\n"
+                "        state TEXT NOT NULL DEFAULT 'pending' CHECK (state IN ('pending', 'approved', 'rejected')),\n"
+                "        decided INTEGER NOT NULL DEFAULT 0,\n"
+                "        reason TEXT,\n"
+                "        cert_serial TEXT,\n"
+                "        UNIQUE (protocol, reference)\n"
+                ");\n"
+                "CREATE INDEX approval_requests_state ON approval_requests (state);\n",
+        },
 };
 
 const size_t store_sqlite_n_migrations = ELEMENTSOF(store_sqlite_migrations);

@@ -17,6 +17,7 @@
 #include <sqlite3.h>
 
 #include "server/store/store-acme.h"
+#include "server/store/store-approval.h"
 #include "server/store/store-sqlite-internal.h"
 #include "server/store/store.h"
 #include "shared/errors.h"
@@ -593,6 +594,224 @@ static void test_store_sqlite_is_confined_to_its_backend(void **state) {
         assert_int_equal(sqlite_users, 0);
 }
 
+/* A public store function that forgets STORE_SQLITE_HOLD would use the shared connection
+ * unserialized, racing every other thread: each must hold it first thing. */
+static void test_store_every_backend_function_holds_the_connection(void **state) {
+        const char *root = getenv("CERTFLEET_SOURCE_ROOT");
+        const char *files[] = { "store-sqlite-acme.c", "store-sqlite-inventory.c", "store-sqlite-approval.c" };
+        unsigned checked = 0, missing = 0;
+
+        if (!root)
+                skip();
+        for (size_t i = 0; i < sizeof files / sizeof files[0]; i++) {
+                char *path, line[4096], name[256] = "";
+                bool in_header = false;
+                FILE *f;
+
+                assert_true(asprintf(&path, "%s/server/store/%s", root, files[i]) > 0);
+                f = fopen(path, "re");
+                assert_non_null(f);
+                while (fgets(line, sizeof line, f)) {
+                        if (strncmp(line, "int store_", 10) == 0 && !strstr(line, "store_sqlite_")) {
+                                snprintf(name, sizeof name, "%.*s", (int) strcspn(line + 4, "("), line + 4);
+                                in_header = true;
+                        }
+                        if (in_header && strstr(line, ") {")) {
+                                in_header = false;
+                                if (!fgets(line, sizeof line, f) || !strstr(line, "STORE_SQLITE_HOLD(s);")) {
+                                        print_error("%s: %s does not hold the connection first\n", files[i], name);
+                                        missing++;
+                                }
+                                checked++;
+                        }
+                }
+                fclose(f);
+                free(path);
+        }
+        assert_true(checked >= 30);
+        assert_int_equal(missing, 0);
+}
+
+static void make_approval(ApprovalRequest *a, const char *reference) {
+        static char *ids[] = { (char *) "dns:a.example", (char *) "ip:10.0.0.1", NULL };
+        static uint8_t csr[] = { 0x30, 0x03, 0x02, 0x01, 0x00 };
+
+        *a = (ApprovalRequest) {
+                .protocol = (char *) "acme",
+                .protocol_profile = (char *) "gated",
+                .ra_profile = (char *) "web",
+                .reference = (char *) reference,
+                .account_id = 7,
+                .identifiers = ids,
+                .subject = (char *) "CN=a.example",
+                .key = (char *) "EC P-256",
+                .csr = csr,
+                .csr_size = sizeof csr,
+                .created = 1700000000,
+                /* Ignored by insert: a new request is always pending and undecided. */
+                .state = APPROVAL_APPROVED,
+                .decided = 5,
+                .reason = (char *) "ignored",
+                .cert_serial = (char *) "ignored",
+        };
+}
+
+static void test_store_approval_round_trip_and_unique_reference(void **state) {
+        char *path = new_db_path();
+        Store *s = open_store(path);
+        ApprovalRequest a, *got = NULL;
+        ApprovalState st;
+        char *reason = NULL, *serial = NULL, *n;
+        int64_t id = 0, id2 = 0;
+
+        assert_string_equal(approval_state_to_string(APPROVAL_PENDING), "pending");
+        assert_string_equal(approval_state_to_string(APPROVAL_REJECTED), "rejected");
+        assert_null(approval_state_to_string(_APPROVAL_STATE_MAX));
+        assert_int_equal(approval_state_from_string("approved"), APPROVAL_APPROVED);
+        assert_true(approval_state_from_string("issued") < 0);
+
+        make_approval(&a, "17");
+        assert_int_equal(store_approval_insert(s, &a, &id), 0);
+        assert_true(id > 0);
+
+        assert_int_equal(store_approval_get(s, id, &got), 0);
+        assert_int_equal(got->id, id);
+        assert_string_equal(got->protocol, "acme");
+        assert_string_equal(got->protocol_profile, "gated");
+        assert_string_equal(got->ra_profile, "web");
+        assert_string_equal(got->reference, "17");
+        assert_int_equal(got->account_id, 7);
+        assert_int_equal(strv_length(got->identifiers), 2);
+        assert_string_equal(got->identifiers[0], "dns:a.example");
+        assert_string_equal(got->identifiers[1], "ip:10.0.0.1");
+        assert_string_equal(got->subject, "CN=a.example");
+        assert_string_equal(got->key, "EC P-256");
+        assert_int_equal(got->csr_size, a.csr_size);
+        assert_memory_equal(got->csr, a.csr, a.csr_size);
+        assert_int_equal(got->created, 1700000000);
+        assert_int_equal(got->state, APPROVAL_PENDING);
+        assert_int_equal(got->decided, 0);
+        assert_null(got->reason);
+        assert_null(got->cert_serial);
+        approval_request_free(got);
+
+        assert_int_equal(store_approval_get_by_reference(s, "acme", "17", &got), 0);
+        assert_int_equal(got->id, id);
+        approval_request_free(got);
+        assert_int_equal(store_approval_get_by_reference(s, "scep", "17", &got), -ENOENT);
+        assert_int_equal(store_approval_get(s, id + 100, &got), -ENOENT);
+
+        assert_int_equal(store_approval_get_state(s, "acme", "17", &st, &reason, &serial), 0);
+        assert_int_equal(st, APPROVAL_PENDING);
+        assert_null(reason);
+        assert_null(serial);
+        assert_int_equal(store_approval_get_state(s, "acme", "18", &st, NULL, NULL), -ENOENT);
+
+        /* One request per (protocol, reference); another protocol may use the same reference. */
+        assert_int_equal(store_approval_insert(s, &a, &id2), -EEXIST);
+        a.protocol = (char *) "est";
+        assert_int_equal(store_approval_insert(s, &a, &id2), 0);
+        assert_true(id2 > id);
+        n = raw_query(path, "SELECT COUNT(*) FROM approval_requests");
+        assert_string_equal(n, "2");
+        free(n);
+
+        /* Without a CSR or a reference there is nothing to decide on. */
+        make_approval(&a, NULL);
+        assert_int_equal(store_approval_insert(s, &a, NULL), -EINVAL);
+        make_approval(&a, "19");
+        a.csr_size = 0;
+        assert_int_equal(store_approval_insert(s, &a, NULL), -EINVAL);
+
+        store_close(s);
+        free(path);
+}
+
+static void test_store_approval_decisions_are_final(void **state) {
+        char *path = new_db_path();
+        Store *s = open_store(path);
+        ApprovalRequest a, *got = NULL, **l = NULL;
+        ApprovalState st;
+        char *reason = NULL, *serial = NULL, big[APPROVAL_REASON_MAX + 2];
+        int64_t id1, id2, id3;
+
+        make_approval(&a, "1");
+        assert_int_equal(store_approval_insert(s, &a, &id1), 0);
+        make_approval(&a, "2");
+        assert_int_equal(store_approval_insert(s, &a, &id2), 0);
+        make_approval(&a, "3");
+        assert_int_equal(store_approval_insert(s, &a, &id3), 0);
+
+        assert_int_equal(store_approval_decide(s, id1, APPROVAL_PENDING, NULL, 100), -EINVAL);
+        assert_int_equal(store_approval_decide(s, id1 + 100, APPROVAL_APPROVED, NULL, 100), -ENOENT);
+        memset(big, 'x', sizeof big - 1);
+        big[sizeof big - 1] = '\0';
+        assert_int_equal(store_approval_decide(s, id2, APPROVAL_REJECTED, big, 100), -E2BIG);
+
+        /* Approve: a reason is not kept. Approving or rejecting again is -EALREADY and changes
+         * nothing. */
+        assert_int_equal(store_approval_decide(s, id1, APPROVAL_APPROVED, "why not", 100), 0);
+        assert_int_equal(store_approval_decide(s, id1, APPROVAL_APPROVED, NULL, 200), -EALREADY);
+        assert_int_equal(store_approval_decide(s, id1, APPROVAL_REJECTED, "late", 200), -EALREADY);
+        assert_int_equal(store_approval_get(s, id1, &got), 0);
+        assert_int_equal(got->state, APPROVAL_APPROVED);
+        assert_int_equal(got->decided, 100);
+        assert_null(got->reason);
+        approval_request_free(got);
+
+        assert_int_equal(store_approval_decide(s, id2, APPROVAL_REJECTED, "not ours", 150), 0);
+        assert_int_equal(store_approval_decide(s, id2, APPROVAL_APPROVED, NULL, 200), -EALREADY);
+        assert_int_equal(store_approval_get_state(s, "acme", "2", &st, &reason, NULL), 0);
+        assert_int_equal(st, APPROVAL_REJECTED);
+        assert_string_equal(reason, "not ours");
+        free(reason);
+
+        /* The serial is recorded once, only for an approved request. */
+        assert_int_equal(store_approval_set_issued(s, id3, "0a"), -EPERM);
+        assert_int_equal(store_approval_set_issued(s, id2, "0a"), -EPERM);
+        assert_int_equal(store_approval_set_issued(s, id1 + 100, "0a"), -ENOENT);
+        assert_int_equal(store_approval_set_issued(s, id1, "0a"), 0);
+        assert_int_equal(store_approval_set_issued(s, id1, "0b"), -EALREADY);
+        assert_int_equal(store_approval_get_state(s, "acme", "1", &st, NULL, &serial), 0);
+        assert_int_equal(st, APPROVAL_APPROVED);
+        assert_string_equal(serial, "0a");
+        free(serial);
+
+        /* Pending only by default, everything in id order on request. */
+        assert_int_equal(store_approval_list(s, true, &l), 0);
+        assert_non_null(l[0]);
+        assert_int_equal(l[0]->id, id3);
+        assert_null(l[1]);
+        approval_request_list_free(l);
+        assert_int_equal(store_approval_list(s, false, &l), 0);
+        assert_int_equal(l[0]->id, id1);
+        assert_int_equal(l[1]->id, id2);
+        assert_int_equal(l[2]->id, id3);
+        assert_null(l[3]);
+        assert_string_equal(l[0]->cert_serial, "0a");
+        approval_request_list_free(l);
+
+        store_close(s);
+        free(path);
+}
+
+static void test_store_approval_decision_races_with_second_connection(void **state) {
+        char *path = new_db_path();
+        Store *s = open_store(path), *t = open_store(path);
+        ApprovalRequest a;
+        int64_t id;
+
+        /* Two administrators at once: exactly one decision wins, whichever connection. */
+        make_approval(&a, "1");
+        assert_int_equal(store_approval_insert(s, &a, &id), 0);
+        assert_int_equal(store_approval_decide(t, id, APPROVAL_REJECTED, "no", 100), 0);
+        assert_int_equal(store_approval_decide(s, id, APPROVAL_APPROVED, NULL, 101), -EALREADY);
+
+        store_close(t);
+        store_close(s);
+        free(path);
+}
+
 int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_store_creates_file_0600_in_wal_mode),
@@ -610,6 +829,10 @@ int main(void) {
                 cmocka_unit_test(test_store_second_connection_sees_committed_data),
                 cmocka_unit_test(test_store_other_process_does_not_lose_our_writes),
                 cmocka_unit_test(test_store_sqlite_is_confined_to_its_backend),
+                cmocka_unit_test(test_store_every_backend_function_holds_the_connection),
+                cmocka_unit_test(test_store_approval_round_trip_and_unique_reference),
+                cmocka_unit_test(test_store_approval_decisions_are_final),
+                cmocka_unit_test(test_store_approval_decision_races_with_second_connection),
         };
         return cmocka_run_group_tests(tests, setup, teardown);
 }
