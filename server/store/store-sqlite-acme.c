@@ -696,11 +696,21 @@ int store_acme_challenge_update(Store *s, const AcmeChallenge *c) {
         return sqlite3_changes(s->db) > 0 ? 0 : -ENOENT;
 }
 
+static int challenge_row(sqlite3_stmt *st, void **ret) {
+        AcmeChallenge *c = NULL;
+        int r = challenge_from_row(st, &c);
+
+        *ret = c;
+        return r;
+}
+
+static void challenge_element_free(void *c) {
+        acme_challenge_free(c);
+}
+
 int store_acme_challenge_list_by_authz(Store *s, int64_t authz_id, AcmeChallenge ***ret) {
         STORE_SQLITE_HOLD(s);
         _cleanup_(store_sqlite_resetp) sqlite3_stmt *st = NULL;
-        AcmeChallenge **l = NULL;
-        size_t n = 0;
         int r;
 
         r = store_sqlite_stmt(s, "SELECT " CHALLENGE_COLUMNS " FROM acme_challenges "
@@ -710,36 +720,7 @@ int store_acme_challenge_list_by_authz(Store *s, int64_t authz_id, AcmeChallenge
         r = bind_all_ok(sqlite3_bind_int64(st, 1, authz_id));
         if (r < 0)
                 return r;
-        l = calloc(1, sizeof(AcmeChallenge *));
-        if (!l)
-                return -ENOMEM;
-        for (;;) {
-                AcmeChallenge **t;
-                int rc = sqlite3_step(st);
-
-                if (rc == SQLITE_DONE)
-                        break;
-                if (rc != SQLITE_ROW) {
-                        acme_challenge_list_free(l);
-                        return store_sqlite_errno(rc);
-                }
-                t = reallocarray(l, n + 2, sizeof(AcmeChallenge *));
-                if (!t) {
-                        acme_challenge_list_free(l);
-                        return -ENOMEM;
-                }
-                l = t;
-                l[n + 1] = NULL;
-                r = challenge_from_row(st, &l[n]);
-                if (r < 0) {
-                        l[n] = NULL;
-                        acme_challenge_list_free(l);
-                        return r;
-                }
-                n++;
-        }
-        *ret = l;
-        return 0;
+        return store_sqlite_collect(st, challenge_row, challenge_element_free, (void ***) ret);
 }
 
 /* ---- nonces and secrets ---- */

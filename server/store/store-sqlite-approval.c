@@ -254,14 +254,24 @@ int store_approval_get_state(Store *s, const char *protocol, const char *referen
         return 0;
 }
 
+static int approval_row(sqlite3_stmt *st, void **ret) {
+        ApprovalRequest *a = NULL;
+        int r = approval_from_row(st, &a);
+
+        *ret = a;
+        return r;
+}
+
+static void approval_element_free(void *a) {
+        approval_request_free(a);
+}
+
 int store_approval_list(Store *s, bool pending_only, ApprovalRequest ***ret) {
         STORE_SQLITE_HOLD(s);
         static const char sql[] =
                 "SELECT " APPROVAL_COLUMNS " FROM approval_requests "
                 "WHERE (?1 = 0 OR state = 'pending') ORDER BY id ASC";
         _cleanup_(store_sqlite_resetp) sqlite3_stmt *st = NULL;
-        ApprovalRequest **l = NULL;
-        size_t n = 0, allocated = 0;
         int r;
 
         if (!s || !ret)
@@ -273,43 +283,7 @@ int store_approval_list(Store *s, bool pending_only, ApprovalRequest ***ret) {
         if (r < 0)
                 return r;
 
-        for (;;) {
-                ApprovalRequest *a;
-
-                r = store_sqlite_step_row(st);
-                if (r == -ENOENT)
-                        break;
-                if (r < 0)
-                        goto fail;
-
-                if (n + 2 > allocated) {
-                        size_t k = MAX(allocated * 2, (size_t) 16);
-                        ApprovalRequest **nl = reallocarray(l, k, sizeof *l);
-                        if (!nl) {
-                                r = -ENOMEM;
-                                goto fail;
-                        }
-                        l = nl;
-                        allocated = k;
-                }
-                r = approval_from_row(st, &a);
-                if (r < 0)
-                        goto fail;
-                l[n++] = a;
-                l[n] = NULL;
-        }
-
-        if (!l) {
-                l = calloc(1, sizeof *l);
-                if (!l)
-                        return -ENOMEM;
-        }
-        *ret = l;
-        return 0;
-
-fail:
-        approval_request_list_free(l);
-        return r;
+        return store_sqlite_collect(st, approval_row, approval_element_free, (void ***) ret);
 }
 
 /* Nothing changed: -ENOENT if the request does not exist, else 0 with its state. */

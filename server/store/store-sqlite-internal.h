@@ -64,6 +64,12 @@ int store_sqlite_step_row(sqlite3_stmt *st);
 int store_sqlite_identifiers_to_json(char **identifiers, char **ret);
 int store_sqlite_identifiers_from_json(const char *text, char ***ret);
 
+/* Steps st to its end and returns its rows, each made by from_row, as a NULL-terminated array
+ * (an empty one when there are none); on failure frees what was made with free_element. */
+typedef int (*StoreSqliteRowFunc)(sqlite3_stmt *st, void **ret);
+int store_sqlite_collect(sqlite3_stmt *st, StoreSqliteRowFunc from_row, void (*free_element)(void *),
+                         void ***ret);
+
 /* Executes a statement with no result rows (BEGIN, DDL). */
 int store_sqlite_exec(Store *s, const char *sql);
 

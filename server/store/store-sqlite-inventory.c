@@ -235,6 +235,18 @@ int store_inventory_get_by_ari_id(Store *s, const char *ari_cert_id, InventoryCe
         return inventory_get_one(s, sql, ari_cert_id, ret);
 }
 
+static int inventory_row(sqlite3_stmt *st, void **ret) {
+        InventoryCert *c = NULL;
+        int r = inventory_cert_from_row(st, &c);
+
+        *ret = c;
+        return r;
+}
+
+static void inventory_element_free(void *c) {
+        inventory_cert_free(c);
+}
+
 int store_inventory_list(Store *s, const InventoryFilter *f, InventoryCert ***ret) {
         STORE_SQLITE_HOLD(s);
         /* One statement for every filter combination (a parameter set to its "any" value
@@ -248,9 +260,7 @@ int store_inventory_list(Store *s, const InventoryFilter *f, InventoryCert ***re
                 "ORDER BY not_after ASC, serial ASC LIMIT ?5";
         static const InventoryFilter no_filter = {};
         _cleanup_(store_sqlite_resetp) sqlite3_stmt *st = NULL;
-        InventoryCert **l = NULL;
-        size_t n = 0, allocated = 0;
-        int r, rc;
+        int r;
 
         if (!s || !ret)
                 return -EINVAL;
@@ -267,47 +277,7 @@ int store_inventory_list(Store *s, const InventoryFilter *f, InventoryCert ***re
             (r = store_sqlite_errno(sqlite3_bind_int64(st, 5, f->limit > 0 ? (sqlite3_int64) f->limit : -1))) < 0)
                 return r;
 
-        for (;;) {
-                InventoryCert *c;
-
-                rc = sqlite3_step(st);
-                if (rc == SQLITE_DONE)
-                        break;
-                if (rc != SQLITE_ROW) {
-                        r = store_sqlite_errno(rc);
-                        goto fail;
-                }
-
-                if (n + 2 > allocated) {
-                        size_t k = MAX(allocated * 2, (size_t) 16);
-                        InventoryCert **nl = reallocarray(l, k, sizeof *l);
-                        if (!nl) {
-                                r = -ENOMEM;
-                                goto fail;
-                        }
-                        l = nl;
-                        allocated = k;
-                }
-
-                r = inventory_cert_from_row(st, &c);
-                if (r < 0)
-                        goto fail;
-                l[n++] = c;
-                l[n] = NULL;
-        }
-
-        if (!l) {
-                l = calloc(1, sizeof *l);
-                if (!l)
-                        return -ENOMEM;
-        }
-
-        *ret = l;
-        return 0;
-
-fail:
-        inventory_cert_list_free(l);
-        return r;
+        return store_sqlite_collect(st, inventory_row, inventory_element_free, (void ***) ret);
 }
 
 static int inventory_get_state(Store *s, const char *serial, CertStatus *ret_status,

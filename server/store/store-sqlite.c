@@ -64,6 +64,48 @@ int store_sqlite_step_row(sqlite3_stmt *st) {
         return rc == SQLITE_DONE ? -ENOENT : store_sqlite_errno(rc);
 }
 
+int store_sqlite_collect(sqlite3_stmt *st, StoreSqliteRowFunc from_row, void (*free_element)(void *),
+                         void ***ret) {
+        void **l;
+        size_t n = 0, allocated = 1;
+        int r;
+
+        l = calloc(allocated, sizeof *l);
+        if (!l)
+                return -ENOMEM;
+        for (;;) {
+                r = store_sqlite_step_row(st);
+                if (r == -ENOENT)
+                        break;
+                if (r < 0)
+                        goto fail;
+                if (n + 2 > allocated) {
+                        size_t k = MAX(allocated * 2, (size_t) 16);
+                        void **nl = reallocarray(l, k, sizeof *l);
+                        if (!nl) {
+                                r = -ENOMEM;
+                                goto fail;
+                        }
+                        l = nl;
+                        allocated = k;
+                }
+                r = from_row(st, &l[n]);
+                if (r < 0) {
+                        l[n] = NULL;
+                        goto fail;
+                }
+                l[++n] = NULL;
+        }
+        *ret = l;
+        return 0;
+
+fail:
+        for (size_t i = 0; i < n; i++)
+                free_element(l[i]);
+        free(l);
+        return r;
+}
+
 int store_sqlite_stmt(Store *s, const char *sql, sqlite3_stmt **ret) {
         sqlite3_stmt *st = NULL;
         int rc;
