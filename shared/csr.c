@@ -11,6 +11,7 @@
 #include "shared/cert.h"
 #include "shared/csr.h"
 #include "shared/errors.h"
+#include "shared/key.h"
 #include "shared/macro.h"
 #include "shared/strv.h"
 
@@ -374,17 +375,26 @@ static int bad_csr(int r) {
         return r == -ENOMEM ? r : -CF_E_BAD_CSR;
 }
 
+int csr_public_key(X509_REQ *csr, EVP_PKEY **ret) {
+        if (!csr || !ret)
+                return -EINVAL;
+        return key_from_spki(X509_REQ_get_X509_PUBKEY(csr), ret);
+}
+
 int csr_inspect(X509_REQ *csr, CsrInfo **ret) {
         _cleanup_(csr_info_freep) CsrInfo *info = NULL;
-        EVP_PKEY *key;
+        _cleanup_(EVP_PKEY_freep) EVP_PKEY *key = NULL;
         int r;
 
         if (!csr)
                 return -EINVAL;
 
-        /* Nothing in the request is looked at before its proof of possession checks out. */
-        key = X509_REQ_get0_pubkey(csr);
-        if (!key || X509_REQ_verify(csr, key) != 1) {
+        /* Nothing in the request is looked at before its proof of possession checks out. The
+         * default library context verifies: the request may come from der_read_csr's keyless one. */
+        r = csr_public_key(csr, &key);
+        if (r < 0)
+                return bad_csr(r);
+        if (X509_REQ_verify_ex(csr, key, NULL, NULL) != 1) {
                 ERR_clear_error();
                 return -CF_E_BAD_CSR;
         }
@@ -415,9 +425,7 @@ int csr_inspect(X509_REQ *csr, CsrInfo **ret) {
         if (r < 0)
                 return bad_csr(r);
 
-        info->public_key = X509_REQ_get_pubkey(csr);
-        if (!info->public_key)
-                return -ENOMEM;
+        info->public_key = TAKE_PTR(key);
 
         *ret = TAKE_PTR(info);
         return 0;

@@ -26,6 +26,10 @@ typedef struct CsrRequest {
 /* Signs with SHA-256 (none for Ed25519). Bad IP text etc.: -EINVAL. */
 int csr_build(const CsrRequest *req, X509_REQ **ret);
 
+/* The request's public key, decoded from its SubjectPublicKeyInfo (der_read_csr leaves it
+ * encoded). Unparsable: -CF_E_BAD_PUBLIC_KEY. */
+int csr_public_key(X509_REQ *csr, EVP_PKEY **ret);
+
 typedef struct CsrInfo {
         char *subject;                   /* RFC 2253 one-line form */
         char *common_name;               /* NULL if none */

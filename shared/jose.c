@@ -28,8 +28,6 @@
 #define ED25519_SIG_SIZE 64
 #define HS256_SIZE 32
 
-DEFINE_TRIVIAL_CLEANUP_FUNC(OSSL_PARAM_BLD *, OSSL_PARAM_BLD_free);
-
 static inline void openssl_freep(void *p) {
         OPENSSL_free(*(void **) p);
 }
@@ -320,43 +318,6 @@ static int jwk_get_b64url(json_object *jwk, const char *member, uint8_t **ret, s
         return 0;
 }
 
-static int pkey_from_params(const char *type, OSSL_PARAM_BLD *bld, EVP_PKEY **ret) {
-        _cleanup_(OSSL_PARAM_freep) OSSL_PARAM *params = NULL;
-        _cleanup_(EVP_PKEY_CTX_freep) EVP_PKEY_CTX *ctx = NULL, *check = NULL;
-        _cleanup_(EVP_PKEY_freep) EVP_PKEY *key = NULL;
-        int r = -CF_E_BAD_PUBLIC_KEY;
-
-        params = OSSL_PARAM_BLD_to_param(bld);
-        if (!params)
-                return -ENOMEM;
-        ctx = EVP_PKEY_CTX_new_from_name(NULL, type, NULL);
-        if (!ctx) {
-                r = -ENOMEM;
-                goto fail;
-        }
-        /* fromdata already refuses coordinates ≥ p and points off the curve; the quick check adds
-         * "not the point at infinity" and the RSA modulus sanity checks. The full check's n·Q = O
-         * (an EC_POINT_mul, as costly as a signature verification) proves nothing more on the
-         * prime-order curves JOSE allows (P-256/384/521 have cofactor 1). */
-        if (EVP_PKEY_fromdata_init(ctx) != 1 ||
-            EVP_PKEY_fromdata(ctx, &key, EVP_PKEY_PUBLIC_KEY, params) != 1)
-                goto fail;
-        check = EVP_PKEY_CTX_new_from_pkey(NULL, key, NULL);
-        if (!check) {
-                r = -ENOMEM;
-                goto fail;
-        }
-        if (EVP_PKEY_public_check_quick(check) != 1)
-                goto fail;
-
-        *ret = TAKE_PTR(key);
-        return 0;
-
-fail:
-        ERR_clear_error();
-        return r;
-}
-
 static int jwk_to_ec(json_object *jwk, EVP_PKEY **ret) {
         _cleanup_(OSSL_PARAM_BLD_freep) OSSL_PARAM_BLD *bld = NULL;
         _cleanup_free_ uint8_t *x = NULL, *y = NULL, *point = NULL;
@@ -398,7 +359,7 @@ static int jwk_to_ec(json_object *jwk, EVP_PKEY **ret) {
                                              1 + 2 * field_size) != 1)
                 return -ENOMEM;
 
-        return pkey_from_params("EC", bld, ret);
+        return key_from_public_params("EC", bld, ret);
 }
 
 static int jwk_to_rsa(json_object *jwk, EVP_PKEY **ret) {
@@ -437,7 +398,7 @@ static int jwk_to_rsa(json_object *jwk, EVP_PKEY **ret) {
             OSSL_PARAM_BLD_push_BN(bld, OSSL_PKEY_PARAM_RSA_E, e) != 1)
                 return -ENOMEM;
 
-        return pkey_from_params("RSA", bld, ret);
+        return key_from_public_params("RSA", bld, ret);
 }
 
 static int jwk_to_okp(json_object *jwk, EVP_PKEY **ret) {

@@ -1,10 +1,14 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 #include <errno.h>
+#include <string.h>
 #include <strings.h>
 
 #include <openssl/core_names.h>
+#include <openssl/err.h>
 #include <openssl/evp.h>
+#include <openssl/objects.h>
 
+#include "shared/errors.h"
 #include "shared/key.h"
 #include "shared/macro.h"
 
@@ -169,4 +173,111 @@ bool key_public_equal(EVP_PKEY *a, EVP_PKEY *b) {
                 return false;
         /* EVP_PKEY_eq compares parameters and public components only, never private parts. */
         return EVP_PKEY_eq(a, b) == 1;
+}
+
+int key_from_public_params(const char *type, OSSL_PARAM_BLD *bld, EVP_PKEY **ret) {
+        _cleanup_(OSSL_PARAM_freep) OSSL_PARAM *params = NULL;
+        _cleanup_(EVP_PKEY_CTX_freep) EVP_PKEY_CTX *ctx = NULL, *check = NULL;
+        _cleanup_(EVP_PKEY_freep) EVP_PKEY *key = NULL;
+        int r = -CF_E_BAD_PUBLIC_KEY;
+
+        params = OSSL_PARAM_BLD_to_param(bld);
+        if (!params)
+                return -ENOMEM;
+        ctx = EVP_PKEY_CTX_new_from_name(NULL, type, NULL);
+        if (!ctx) {
+                r = -ENOMEM;
+                goto fail;
+        }
+        /* fromdata already refuses coordinates ≥ p and points off the curve; the quick check adds
+         * "not the point at infinity" and the RSA modulus sanity checks. The full check's n·Q = O
+         * (an EC_POINT_mul, as costly as a signature verification) proves nothing more on the
+         * prime-order curves we accept (P-256/384/521 have cofactor 1). */
+        if (EVP_PKEY_fromdata_init(ctx) != 1 ||
+            EVP_PKEY_fromdata(ctx, &key, EVP_PKEY_PUBLIC_KEY, params) != 1)
+                goto fail;
+        check = EVP_PKEY_CTX_new_from_pkey(NULL, key, NULL);
+        if (!check) {
+                r = -ENOMEM;
+                goto fail;
+        }
+        if (EVP_PKEY_public_check_quick(check) != 1)
+                goto fail;
+
+        *ret = TAKE_PTR(key);
+        return 0;
+
+fail:
+        ERR_clear_error();
+        return r;
+}
+
+/* The named NIST curves: the point goes to fromdata as it is (compressed or not). Any other
+ * parameters: -EOPNOTSUPP, so the caller takes the generic decoder. */
+static int spki_to_ec(const ASN1_OBJECT *curve, const unsigned char *point, int point_size,
+                      EVP_PKEY **ret) {
+        _cleanup_(OSSL_PARAM_BLD_freep) OSSL_PARAM_BLD *bld = NULL;
+        const char *group = NULL;
+        int nid = OBJ_obj2nid(curve);
+
+        for (size_t i = 0; i < ELEMENTSOF(ec_curves); i++)
+                if (nid != NID_undef && strcmp(OBJ_nid2sn(nid), ec_curves[i].openssl_name) == 0)
+                        group = ec_curves[i].openssl_name;
+        if (!group)
+                return -EOPNOTSUPP;
+
+        bld = OSSL_PARAM_BLD_new();
+        if (!bld ||
+            OSSL_PARAM_BLD_push_utf8_string(bld, OSSL_PKEY_PARAM_GROUP_NAME, group, 0) != 1 ||
+            OSSL_PARAM_BLD_push_octet_string(bld, OSSL_PKEY_PARAM_PUB_KEY, point,
+                                             (size_t) point_size) != 1)
+                return -ENOMEM;
+        return key_from_public_params("EC", bld, ret);
+}
+
+static int spki_decode_generic(const X509_PUBKEY *spki, EVP_PKEY **ret) {
+        _cleanup_free_ unsigned char *der = NULL;
+        const unsigned char *p;
+        EVP_PKEY *key;
+        int len;
+
+        len = i2d_X509_PUBKEY(spki, &der);
+        if (len <= 0) {
+                ERR_clear_error();
+                return -CF_E_BAD_PUBLIC_KEY;
+        }
+        p = der;
+        key = d2i_PUBKEY(NULL, &p, len);
+        if (!key || p != der + len) {
+                EVP_PKEY_free(key);
+                ERR_clear_error();
+                return -CF_E_BAD_PUBLIC_KEY;
+        }
+        *ret = key;
+        return 0;
+}
+
+int key_from_spki(const X509_PUBKEY *spki, EVP_PKEY **ret) {
+        const ASN1_OBJECT *algorithm;
+        const unsigned char *bits;
+        const void *param;
+        X509_ALGOR *alg;
+        int bits_size, param_type, nid, r = -EOPNOTSUPP;
+
+        if (!spki || !ret)
+                return -EINVAL;
+        if (X509_PUBKEY_get0_param(NULL, &bits, &bits_size, &alg, spki) != 1 || !alg)
+                return -CF_E_BAD_PUBLIC_KEY;
+        X509_ALGOR_get0(&algorithm, &param_type, &param, alg);
+        nid = OBJ_obj2nid(algorithm);
+
+        if (nid == NID_X9_62_id_ecPublicKey && param_type == V_ASN1_OBJECT)
+                r = spki_to_ec(param, bits, bits_size, ret);
+        else if (nid == NID_ED25519 && param_type == V_ASN1_UNDEF) {
+                /* RFC 8410 §3: the parameters are absent. */
+                *ret = EVP_PKEY_new_raw_public_key_ex(NULL, "ED25519", NULL, bits, (size_t) bits_size);
+                r = *ret ? 0 : -CF_E_BAD_PUBLIC_KEY;
+                ERR_clear_error();
+        }
+        return r == -EOPNOTSUPP ? spki_decode_generic(spki, ret) : r;
 }

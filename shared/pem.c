@@ -1,11 +1,13 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 #include <errno.h>
+#include <pthread.h>
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include <openssl/err.h>
 #include <openssl/pem.h>
+#include <openssl/provider.h>
 
 #include "shared/fileio.h"
 #include "shared/macro.h"
@@ -94,7 +96,8 @@ static int bio_to_string(BIO *bio, char **ret) {
 /* X509 and X509_REQ differ only in their ASN1_ITEM, so one reader and one writer serve both;
  * d2i_X509() and friends are thin wrappers around these same ASN1_item_ calls. */
 
-static int der_read_item(const uint8_t *der, size_t len, const ASN1_ITEM *it, ASN1_VALUE **ret) {
+static int der_read_item_ex(const uint8_t *der, size_t len, const ASN1_ITEM *it,
+                            OSSL_LIB_CTX *libctx, ASN1_VALUE **ret) {
         const unsigned char *p = der;
         ASN1_VALUE *v;
         int r;
@@ -103,7 +106,7 @@ static int der_read_item(const uint8_t *der, size_t len, const ASN1_ITEM *it, AS
         if (r < 0)
                 return r;
 
-        v = ASN1_item_d2i(NULL, &p, (long) len, it);
+        v = ASN1_item_d2i_ex(NULL, &p, (long) len, it, libctx, NULL);
         if (!v)
                 return parse_failed(-EBADMSG);
         if (p != der + len) {
@@ -113,6 +116,34 @@ static int der_read_item(const uint8_t *der, size_t len, const ASN1_ITEM *it, AS
 
         *ret = v;
         return 0;
+}
+
+static int der_read_item(const uint8_t *der, size_t len, const ASN1_ITEM *it, ASN1_VALUE **ret) {
+        return der_read_item_ex(der, len, it, NULL, ret);
+}
+
+/* A library context with only the "null" provider: OpenSSL finds no decoder in it, so the
+ * public key of a certificate request parsed in it stays encoded (see der_read_csr). Set up
+ * once and kept for the life of the process. */
+static OSSL_LIB_CTX *keyless_libctx;
+static pthread_once_t keyless_libctx_once = PTHREAD_ONCE_INIT;
+
+static void keyless_libctx_init(void) {
+        OSSL_LIB_CTX *ctx = OSSL_LIB_CTX_new();
+
+        if (ctx && !OSSL_PROVIDER_load(ctx, "null")) {
+                OSSL_LIB_CTX_free(ctx);
+                ctx = NULL;
+        }
+        keyless_libctx = ctx;
+}
+
+/* Where certificate requests are parsed. Should the keyless context fail to set up, the default
+ * one (NULL) does the same job more slowly. */
+static OSSL_LIB_CTX *csr_libctx(void) {
+        if (pthread_once(&keyless_libctx_once, keyless_libctx_init) != 0)
+                return NULL;
+        return keyless_libctx;
 }
 
 static int der_write_item(const ASN1_VALUE *v, const ASN1_ITEM *it, uint8_t **ret, size_t *ret_len) {
@@ -156,7 +187,7 @@ int der_read_csr(const uint8_t *der, size_t len, X509_REQ **ret) {
         ASN1_VALUE *v;
         int r;
 
-        r = der_read_item(der, len, ASN1_ITEM_rptr(X509_REQ), &v);
+        r = der_read_item_ex(der, len, ASN1_ITEM_rptr(X509_REQ), csr_libctx(), &v);
         if (r >= 0)
                 *ret = (X509_REQ *) v;
         return r;
@@ -192,7 +223,8 @@ static int pem_open(const char *pem, size_t len, BIO **ret) {
         return 0;
 }
 
-static int pem_read_item(const char *pem, size_t len, const char *name, const ASN1_ITEM *it, ASN1_VALUE **ret) {
+static int pem_read_item_ex(const char *pem, size_t len, const char *name, const ASN1_ITEM *it,
+                            OSSL_LIB_CTX *libctx, ASN1_VALUE **ret) {
         _cleanup_(BIO_free_allp) BIO *bio = NULL;
         _cleanup_(openssl_freep) unsigned char *data = NULL;
         long data_len = 0;
@@ -208,8 +240,12 @@ static int pem_read_item(const char *pem, size_t len, const char *name, const AS
         if (r == 0)
                 return -EBADMSG;
 
-        r = der_read_item(data, (size_t) data_len, it, ret);
+        r = der_read_item_ex(data, (size_t) data_len, it, libctx, ret);
         return r == -ENODATA ? -EBADMSG : r;
+}
+
+static int pem_read_item(const char *pem, size_t len, const char *name, const ASN1_ITEM *it, ASN1_VALUE **ret) {
+        return pem_read_item_ex(pem, len, name, it, NULL, ret);
 }
 
 int pem_read_cert(const char *pem, size_t len, X509 **ret) {
@@ -269,7 +305,7 @@ int pem_read_csr(const char *pem, size_t len, X509_REQ **ret) {
         ASN1_VALUE *v;
         int r;
 
-        r = pem_read_item(pem, len, PEM_STRING_X509_REQ, ASN1_ITEM_rptr(X509_REQ), &v);
+        r = pem_read_item_ex(pem, len, PEM_STRING_X509_REQ, ASN1_ITEM_rptr(X509_REQ), csr_libctx(), &v);
         if (r >= 0)
                 *ret = (X509_REQ *) v;
         return r;
@@ -363,7 +399,8 @@ static bool looks_like_pem(const char *buf, size_t size) {
 }
 
 /* A file holds PEM, or else the DER of a single item. */
-static int load_file_item(const char *path, const char *name, const ASN1_ITEM *it, ASN1_VALUE **ret) {
+static int load_file_item(const char *path, const char *name, const ASN1_ITEM *it,
+                          OSSL_LIB_CTX *libctx, ASN1_VALUE **ret) {
         _cleanup_(freep) char *buf = NULL;
         size_t size = 0;
         int r;
@@ -373,16 +410,16 @@ static int load_file_item(const char *path, const char *name, const ASN1_ITEM *i
                 return r;
 
         if (size > 0 && !looks_like_pem(buf, size))
-                return der_read_item((const uint8_t *) buf, size, it, ret);
+                return der_read_item_ex((const uint8_t *) buf, size, it, libctx, ret);
 
-        return pem_read_item(buf, size, name, it, ret);
+        return pem_read_item_ex(buf, size, name, it, libctx, ret);
 }
 
 int cert_load_file(const char *path, X509 **ret) {
         ASN1_VALUE *v;
         int r;
 
-        r = load_file_item(path, PEM_STRING_X509, ASN1_ITEM_rptr(X509), &v);
+        r = load_file_item(path, PEM_STRING_X509, ASN1_ITEM_rptr(X509), NULL, &v);
         if (r >= 0)
                 *ret = (X509 *) v;
         return r;
@@ -422,7 +459,7 @@ int csr_load_file(const char *path, X509_REQ **ret) {
         ASN1_VALUE *v;
         int r;
 
-        r = load_file_item(path, PEM_STRING_X509_REQ, ASN1_ITEM_rptr(X509_REQ), &v);
+        r = load_file_item(path, PEM_STRING_X509_REQ, ASN1_ITEM_rptr(X509_REQ), csr_libctx(), &v);
         if (r >= 0)
                 *ret = (X509_REQ *) v;
         return r;

@@ -19,7 +19,7 @@ int pem_read_cert(const char *pem, size_t len, X509 **ret);
 /* All certificates in order; at least one, at most PEM_CHAIN_MAX (-E2BIG). */
 int pem_read_chain(const char *pem, size_t len, STACK_OF(X509) **ret);
 int pem_read_private_key(const char *pem, size_t len, EVP_PKEY **ret);
-int pem_read_csr(const char *pem, size_t len, X509_REQ **ret);
+int pem_read_csr(const char *pem, size_t len, X509_REQ **ret);   /* key left encoded, as der_read_csr */
 
 int pem_write_cert(X509 *cert, char **ret);
 int pem_write_chain(STACK_OF(X509) *chain, char **ret);    /* concatenated PEM blocks */
@@ -28,6 +28,9 @@ int pem_write_csr(X509_REQ *csr, char **ret);
 
 /* DER; readers require the whole buffer to be consumed (trailing bytes → -EBADMSG). */
 int der_read_cert(const uint8_t *der, size_t len, X509 **ret);
+/* The request's public key stays encoded: OpenSSL 3.0 would set up a generic decoder for it, more
+ * than a signature check costs. Use csr_public_key() (shared/csr.h), not X509_REQ_get0_pubkey(),
+ * which returns NULL here; verify with X509_REQ_verify_ex(req, key, NULL, NULL). */
 int der_read_csr(const uint8_t *der, size_t len, X509_REQ **ret);
 int der_write_cert(X509 *cert, uint8_t **ret, size_t *ret_len);
 int der_write_csr(X509_REQ *csr, uint8_t **ret, size_t *ret_len);

@@ -10,9 +10,12 @@
 
 #include <cmocka.h>
 
+#include <openssl/core_names.h>
+#include <openssl/err.h>
 #include <openssl/pem.h>
 #include <openssl/x509.h>
 
+#include "shared/errors.h"
 #include "shared/key.h"
 #include "shared/macro.h"
 #include "tests/unit/test-util.h"
@@ -237,6 +240,127 @@ static void test_key_public_equal_different_types_or_null(void **state) {
         assert_false(key_public_equal(NULL, NULL));
 }
 
+/* The key's SubjectPublicKeyInfo as OpenSSL itself encodes it, parsed back into an X509_PUBKEY
+ * in the default library context. */
+static X509_PUBKEY *spki_of(EVP_PKEY *key) {
+        unsigned char *der = NULL;
+        const unsigned char *p;
+        X509_PUBKEY *spki;
+        int len = i2d_PUBKEY(key, &der);
+
+        assert_true(len > 0);
+        p = der;
+        spki = d2i_X509_PUBKEY(NULL, &p, len);
+        assert_non_null(spki);
+        OPENSSL_free(der);
+        return spki;
+}
+
+static void test_key_from_spki_matches_openssl_decoder(void **state) {
+        /* Fast paths (NIST curves, Ed25519) and the generic one (RSA, other curves, Ed448). */
+        static const char *const algorithms[] = {
+                "-algorithm EC -pkeyopt ec_paramgen_curve:P-256",
+                "-algorithm EC -pkeyopt ec_paramgen_curve:P-384",
+                "-algorithm EC -pkeyopt ec_paramgen_curve:P-521",
+                "-algorithm ED25519",
+                "-algorithm RSA -pkeyopt rsa_keygen_bits:2048",
+                "-algorithm EC -pkeyopt ec_paramgen_curve:secp256k1",
+                "-algorithm ED448",
+        };
+
+        for (size_t i = 0; i < ELEMENTSOF(algorithms); i++) {
+                _cleanup_(EVP_PKEY_freep) EVP_PKEY *key = NULL, *decoded = NULL;
+                _cleanup_(X509_PUBKEY_freep) X509_PUBKEY *spki = NULL;
+                _cleanup_free_ char *out = NULL;
+                char path[256], cmd[512];
+
+                snprintf(path, sizeof path, "%s/spki-%zu.pem", test_tmpdir, i);
+                snprintf(cmd, sizeof cmd, "openssl genpkey %s -out '%s' 2>&1", algorithms[i], path);
+                out = run(cmd);
+                key = read_private_pem(path);
+                spki = spki_of(key);
+
+                assert_int_equal(key_from_spki(spki, &decoded), 0);
+                assert_true(key_public_equal(decoded, key));
+        }
+}
+
+static void test_key_from_spki_compressed_point(void **state) {
+        _cleanup_(EVP_PKEY_freep) EVP_PKEY *key = NULL, *decoded = NULL;
+        _cleanup_(X509_PUBKEY_freep) X509_PUBKEY *spki = NULL;
+        const unsigned char *bits;
+        int bits_size;
+
+        assert_int_equal(key_generate(KEY_EC_P256, &key), 0);
+        assert_int_equal(EVP_PKEY_set_utf8_string_param(key, OSSL_PKEY_PARAM_EC_POINT_CONVERSION_FORMAT,
+                                                        "compressed"), 1);
+        spki = spki_of(key);
+        assert_int_equal(X509_PUBKEY_get0_param(NULL, &bits, &bits_size, NULL, spki), 1);
+        assert_int_equal(bits_size, 33);
+
+        assert_int_equal(key_from_spki(spki, &decoded), 0);
+        assert_true(key_public_equal(decoded, key));
+}
+
+/* An SPKI with the given algorithm, curve (NID_undef: no parameters) and key bits. */
+static X509_PUBKEY *spki_raw(int algorithm, int curve, const unsigned char *bits, int size) {
+        X509_PUBKEY *spki = X509_PUBKEY_new();
+        unsigned char *copy = OPENSSL_memdup(bits, size);
+
+        assert_non_null(spki);
+        assert_non_null(copy);
+        assert_int_equal(X509_PUBKEY_set0_param(spki, OBJ_nid2obj(algorithm),
+                                                curve == NID_undef ? V_ASN1_UNDEF : V_ASN1_OBJECT,
+                                                curve == NID_undef ? NULL : OBJ_nid2obj(curve),
+                                                copy, size), 1);
+        return spki;
+}
+
+static void test_key_from_spki_refuses_bad_points(void **state) {
+        _cleanup_(EVP_PKEY_freep) EVP_PKEY *key = NULL;
+        _cleanup_(X509_PUBKEY_freep) X509_PUBKEY *good = NULL;
+        const unsigned char *bits;
+        unsigned char point[65] = { POINT_CONVERSION_UNCOMPRESSED }, infinity[1] = { 0 }, ed[31] = { 0 };
+        int bits_size;
+
+        assert_int_equal(key_generate(KEY_EC_P256, &key), 0);
+        good = spki_of(key);
+        assert_int_equal(X509_PUBKEY_get0_param(NULL, &bits, &bits_size, NULL, good), 1);
+        assert_int_equal(bits_size, 65);
+
+        struct {
+                int algorithm, curve;
+                const unsigned char *bits;
+                int size;
+        } cases[] = {
+                { NID_X9_62_id_ecPublicKey, NID_X9_62_prime256v1, point, sizeof point },   /* (0, 0) */
+                { NID_X9_62_id_ecPublicKey, NID_X9_62_prime256v1, infinity, sizeof infinity },
+                { NID_X9_62_id_ecPublicKey, NID_X9_62_prime256v1, bits, bits_size - 1 },  /* cut */
+                { NID_X9_62_id_ecPublicKey, NID_secp384r1, bits, bits_size },            /* wrong curve */
+                { NID_ED25519, NID_undef, ed, sizeof ed },                                /* 31 bytes */
+        };
+        for (size_t i = 0; i < ELEMENTSOF(cases); i++) {
+                _cleanup_(X509_PUBKEY_freep) X509_PUBKEY *spki =
+                        spki_raw(cases[i].algorithm, cases[i].curve, cases[i].bits, cases[i].size);
+                EVP_PKEY *decoded = NULL;
+
+                assert_int_equal(key_from_spki(spki, &decoded), -CF_E_BAD_PUBLIC_KEY);
+                assert_null(decoded);
+        }
+
+        /* The same point with one bit of y flipped is off the curve. */
+        memcpy(point, bits, sizeof point);
+        point[64] ^= 1;
+        {
+                _cleanup_(X509_PUBKEY_freep) X509_PUBKEY *spki =
+                        spki_raw(NID_X9_62_id_ecPublicKey, NID_X9_62_prime256v1, point, sizeof point);
+                EVP_PKEY *decoded = NULL;
+
+                assert_int_equal(key_from_spki(spki, &decoded), -CF_E_BAD_PUBLIC_KEY);
+        }
+        assert_int_equal(ERR_peek_error(), 0);
+}
+
 int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_key_type_canonical_names_round_trip),
@@ -248,6 +372,9 @@ int main(void) {
                 cmocka_unit_test(test_key_describe_openssl_generated_keys),
                 cmocka_unit_test(test_key_public_equal_compares_public_parts_only),
                 cmocka_unit_test(test_key_public_equal_different_types_or_null),
+                cmocka_unit_test(test_key_from_spki_matches_openssl_decoder),
+                cmocka_unit_test(test_key_from_spki_compressed_point),
+                cmocka_unit_test(test_key_from_spki_refuses_bad_points),
         };
         return cmocka_run_group_tests(tests, test_tmpdir_setup, test_tmpdir_teardown);
 }
