@@ -21,6 +21,7 @@
 
 #include "server/va/va-internal.h"
 #include "shared/macro.h"
+#include "shared/random-util.h"
 
 bool va_parse_ip(const char *s, VaAddress *ret) {
         unsigned char buf[sizeof(struct in6_addr)];
@@ -94,10 +95,30 @@ static const char *va_dns_rcode_name(int rcode) {
         }
 }
 
+/* The resolver state only formats the query, so each validation thread sets one up once (it reads
+ * resolv.conf) and keeps it. The ID comes from our CSPRNG: glibc derives it from the clock, and an
+ * off-path attacker who guesses it can forge the answer that decides a validation. */
+static int va_dns_make_query(const char *name, int type, unsigned char *query, size_t size) {
+        static __thread struct __res_state state;
+        static __thread bool state_ready;
+        int qlen;
+
+        if (!state_ready) {
+                if (res_ninit(&state) < 0)
+                        return -EIO;
+                state_ready = true;
+        }
+        qlen = res_nmkquery(&state, ns_o_query, name, ns_c_in, type, NULL, 0, NULL, query, (int) size);
+        if (qlen < NS_HFIXEDSZ)
+                return -EINVAL;
+        if (random_bytes(query, 2) < 0)
+                return -EIO;
+        return qlen;
+}
+
 /* Asks the configured Resolver= (va-dns.c does the exchange). */
 static int va_dns_query_server(const VaConfig *config, const char *name, int type, va_usec_t deadline,
                                VaDnsAnswer *answer, char **ret_detail) {
-        struct __res_state state = {};
         struct sockaddr_storage server;
         socklen_t server_len;
         unsigned char query[NS_PACKETSZ];
@@ -109,11 +130,7 @@ static int va_dns_query_server(const VaConfig *config, const char *name, int typ
         if (r < 0)
                 return va_fail(-CF_E_DNS, ret_detail, "DNS problem: invalid resolver address '%s'", config->resolver);
 
-        /* The resolver state only gives us a query with a fresh random ID. */
-        if (res_ninit(&state) < 0)
-                return va_fail(-CF_E_DNS, ret_detail, "DNS problem: cannot initialize the resolver");
-        qlen = res_nmkquery(&state, ns_o_query, name, ns_c_in, type, NULL, 0, NULL, query, sizeof(query));
-        res_nclose(&state);
+        qlen = va_dns_make_query(name, type, query, sizeof query);
         if (qlen < 0)
                 return va_fail(-CF_E_DNS, ret_detail, "DNS problem: cannot build a query for %s", name);
 
