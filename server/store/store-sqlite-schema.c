@@ -174,6 +174,31 @@ const StoreMigration store_sqlite_migrations[] = {
                 ");\n"
                 "CREATE INDEX approval_requests_state ON approval_requests (state);\n",
         },
+        {
+                .version = 5,
+                .description = "fewer index pages written per ACME order",
+                /* Counted in the WAL under load: each b-tree an insert touches is one more 4 KiB
+                 * page written per transaction. Almost no order replaces another, yet every
+                 * order added a NULL to the replaces index: it now holds only the orders that
+                 * do (SQLite uses a partial index for "replaces = ?", which implies NOT NULL).
+                 * The order-authorization links were a rowid table plus an index for their
+                 * primary key; keyed by that key (WITHOUT ROWID) they are one b-tree less.
+                 * Nothing refers to the link table, so rebuilding it is safe; its rows are
+                 * copied. Together: 2 of about 30 pages per order. */
+                .sql =
+                "DROP INDEX acme_orders_replaces;\n"
+                "CREATE INDEX acme_orders_replaces ON acme_orders (replaces) WHERE replaces IS NOT NULL;\n"
+                "CREATE TABLE acme_order_authzs_by_key (\n"
+                "        order_id INTEGER NOT NULL REFERENCES acme_orders (id),\n"
+                "        authz_id INTEGER NOT NULL REFERENCES acme_authzs (id),\n"
+                "        PRIMARY KEY (order_id, authz_id)\n"
+                ") WITHOUT ROWID;\n"
+                "INSERT INTO acme_order_authzs_by_key (order_id, authz_id)\n"
+                "        SELECT order_id, authz_id FROM acme_order_authzs;\n"
+                "DROP TABLE acme_order_authzs;\n"
+                "ALTER TABLE acme_order_authzs_by_key RENAME TO acme_order_authzs;\n"
+                "CREATE INDEX acme_order_authzs_authz ON acme_order_authzs (authz_id);\n",
+        },
 };
 
 const size_t store_sqlite_n_migrations = ELEMENTSOF(store_sqlite_migrations);

@@ -489,6 +489,69 @@ static void test_store_nonce_records_survive_the_expiry_keyed_migration(void **s
         free(path);
 }
 
+static void test_store_order_links_survive_the_index_migration(void **state) {
+        _cleanup_free_ int64_t *authzs = NULL, *orders = NULL;
+        char *path = new_db_path(), *plan;
+        size_t n = 0;
+        int64_t id = 0;
+        sqlite3 *db = NULL;
+        Store *s;
+
+        /* A database as schema version 4 left it: order 1 links authorizations 1 and 2, order 2
+         * replaces certificate "ab" and links authorization 2. */
+        assert_true(store_sqlite_n_migrations >= 5);
+        assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+        for (size_t i = 0; i < 4; i++)
+                assert_int_equal(sqlite3_exec(db, store_sqlite_migrations[i].sql, NULL, NULL, NULL), SQLITE_OK);
+        assert_int_equal(sqlite3_exec(db,
+                "INSERT INTO acme_accounts (id, profile, jwk, thumbprint, status, created) "
+                "VALUES (1, 'p', '{}', 't', 'valid', 1);"
+                "INSERT INTO acme_orders (id, account_id, profile, status, identifiers, expires, replaces, created) "
+                "VALUES (1, 1, 'p', 'valid', '[]', 2000000000, NULL, 1), "
+                "(2, 1, 'p', 'pending', '[]', 2000000000, 'ab', 1);"
+                "INSERT INTO acme_authzs (id, account_id, profile, identifier_type, identifier_value, status, "
+                "expires, created) VALUES (1, 1, 'p', 'dns', 'a.example', 'valid', 2000000000, 1), "
+                "(2, 1, 'p', 'dns', 'b.example', 'valid', 2000000000, 1);"
+                "INSERT INTO acme_order_authzs (order_id, authz_id) VALUES (1, 2), (1, 1), (2, 2);"
+                "PRAGMA user_version = 4;", NULL, NULL, NULL), SQLITE_OK);
+        sqlite3_close(db);
+
+        s = open_store(path);
+        assert_int_equal(store_acme_order_get_authz_ids(s, 1, &authzs, &n), 0);
+        assert_int_equal(n, 2);
+        assert_true(authzs[0] == 1 && authzs[1] == 2);
+        assert_int_equal(store_acme_authz_get_order_ids(s, 2, &orders, &n), 0);
+        assert_int_equal(n, 2);
+        assert_true(orders[0] == 1 && orders[1] == 2);
+        assert_int_equal(store_acme_order_find_replacing(s, "ab", 1500000000, &id), 0);
+        assert_int_equal(id, 2);
+        store_close(s);
+
+        /* The links are keyed by their primary key, and a lookup by "replaces" takes the partial
+         * index, which holds only the order that replaces something. */
+        plan = raw_query(path, "SELECT sql FROM sqlite_schema WHERE name = 'acme_order_authzs'");
+        assert_non_null(strstr(plan, "WITHOUT ROWID"));
+        free(plan);
+        plan = raw_query(path, "SELECT sql FROM sqlite_schema WHERE name = 'acme_orders_replaces'");
+        assert_non_null(strstr(plan, "WHERE replaces IS NOT NULL"));
+        free(plan);
+        {
+                sqlite3_stmt *st = NULL;
+                bool uses_index = false;
+
+                assert_int_equal(sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
+                assert_int_equal(sqlite3_prepare_v2(db, "EXPLAIN QUERY PLAN SELECT id FROM acme_orders "
+                                                        "WHERE replaces = ?", -1, &st, NULL), SQLITE_OK);
+                while (sqlite3_step(st) == SQLITE_ROW)
+                        if (strstr((const char *) sqlite3_column_text(st, 3), "acme_orders_replaces"))
+                                uses_index = true;
+                sqlite3_finalize(st);
+                sqlite3_close(db);
+                assert_true(uses_index);
+        }
+        free(path);
+}
+
 static void test_store_second_connection_sees_committed_data(void **state) {
         char *path = new_db_path();
         Store *a = open_store(path), *b = open_store(path);
@@ -826,6 +889,7 @@ int main(void) {
                 cmocka_unit_test(test_store_rollback_leaves_nothing),
                 cmocka_unit_test(test_store_shared_between_threads_waits_for_transactions),
                 cmocka_unit_test(test_store_nonce_records_survive_the_expiry_keyed_migration),
+                cmocka_unit_test(test_store_order_links_survive_the_index_migration),
                 cmocka_unit_test(test_store_second_connection_sees_committed_data),
                 cmocka_unit_test(test_store_other_process_does_not_lose_our_writes),
                 cmocka_unit_test(test_store_sqlite_is_confined_to_its_backend),
