@@ -83,6 +83,7 @@ int acme_order_to_json(AcmeRequest *r, const AcmeOrder *o, json_object **ret) {
         _cleanup_free_ int64_t *ids = NULL;
         _cleanup_free_ char *fin = NULL;
         char buf[CF_RFC3339_MAX];
+        AcmeStatus status = acme_order_effective_status(o, time_now());
         json_object *authzs;
         size_t n = 0;
         int q;
@@ -100,8 +101,7 @@ int acme_order_to_json(AcmeRequest *r, const AcmeOrder *o, json_object **ret) {
                 json_object_put(authzs);
                 return -ENOMEM;
         }
-        json_object_object_add(obj, "status", json_object_new_string(
-                acme_status_to_string(acme_order_effective_status(o, time_now()))));
+        json_object_object_add(obj, "status", json_object_new_string(acme_status_to_string(status)));
         json_object_object_add(obj, "expires", json_object_new_string(time_format_rfc3339(o->expires, buf)));
         json_object_object_add(obj, "identifiers", TAKE_PTR(idents));
         if (o->not_before > 0)
@@ -122,6 +122,19 @@ int acme_order_to_json(AcmeRequest *r, const AcmeOrder *o, json_object **ret) {
                 json_object *e = NULL;
                 if (json_parse_strict(o->error, strlen(o->error), JWS_BODY_MAX, &e) >= 0)
                         json_object_object_add(obj, "error", e);
+        } else if (status != o->status) {
+                /* Expired by the clock, so nothing stored an error; clients show "error" to say
+                 * why an order failed. Unauthorized, as for an authorization that expired. */
+                json_object *e = NULL;
+                _cleanup_free_ char *detail = NULL;
+
+                if (asprintf(&detail, "Order expired at %s before it was finalized",
+                             time_format_rfc3339(o->expires, buf)) < 0)
+                        return -ENOMEM;
+                q = problem_new(-CF_E_UNAUTHORIZED, detail, &e);
+                if (q < 0)
+                        return q;
+                json_object_object_add(obj, "error", e);
         }
         if (o->status == ACME_STATUS_VALID && o->cert_serial) {
                 _cleanup_free_ char *u = acme_url(r, "cert/%s", o->cert_serial);

@@ -173,6 +173,11 @@ Enabled=yes
 RAProfile=default
 ExternalAccountRequired=yes
 EABKeys=kid-1:{eab_path}
+
+[ACMEProfile shortlived]
+Enabled=yes
+RAProfile=default
+OrderLifetime=2s
 """
 
 EAB_KEY = bytes(range(1, 33))
@@ -628,6 +633,32 @@ class AcmeEndToEnd(unittest.TestCase):
         leaf = load_pems(data)[0]
         san = leaf.extensions.get_extension_for_oid(ExtensionOID.SUBJECT_ALTERNATIVE_NAME).value
         self.assertEqual(san.get_values_for_type(x509.DNSName), ["localhost"])
+
+    def test_expired_order_is_invalid_with_an_error(self):
+        c = Client(self.srv, self.srv.directory_url("shortlived"))
+        self.addCleanup(c.conn.close)
+        c.register()
+        order_url, order = self.new_order(c, [{"type": "ip", "value": "127.0.0.1"}])
+        self.assertEqual(order["status"], "pending")
+        self.assertNotIn("error", order)
+        time.sleep(2.5)
+        status, resp, data = c.post(order_url, None)
+        self.assertEqual(status, 200, data)
+        order = json.loads(data)
+        self.assertEqual(order["status"], "invalid")
+        self.assertEqual(order["error"]["type"], ERR + "unauthorized", order)
+        self.assertIn("expired at " + order["expires"], order["error"]["detail"])
+        # Finalizing it now is refused, and nothing is issued.
+        import ipaddress
+        key = ec.generate_private_key(ec.SECP256R1())
+        csr = (x509.CertificateSigningRequestBuilder().subject_name(x509.Name([]))
+               .add_extension(x509.SubjectAlternativeName(
+                   [x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), critical=False)
+               .sign(key, hashes.SHA256()))
+        before = self.db_counts()
+        status, resp, data = c.post(order["finalize"], {"csr": b64u(csr.public_bytes(serialization.Encoding.DER))})
+        self.assertProblem(status, resp, data, 403, "orderNotReady")
+        self.assertEqual(self.db_counts(), before)
 
     def test_new_account_with_existing_key_returns_it(self):
         c = self.client()
