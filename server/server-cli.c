@@ -272,7 +272,8 @@ static void cert_context_done(CertContext *c) {
 
 /* The config to use: the one given, else the default file if it exists, else the embedded
  * defaults for state_dir (the same fallbacks as `serve`). */
-static int cert_load_config(const char *config_path, const char *state_dir, ServerConfig **ret) {
+static int cert_load_config(const char *config_path, const char *state_dir, unsigned flags,
+                            ServerConfig **ret) {
         _cleanup_free_ char *error = NULL;
         /* Like `serve`: without --config, the default file, or the embedded defaults with its
          * drop-ins when it does not exist. */
@@ -283,7 +284,7 @@ static int cert_load_config(const char *config_path, const char *state_dir, Serv
         const char *path = config_path ?: SERVER_CONFIG_DEFAULT_PATH;
         int r;
 
-        r = server_config_load_full(path, &o, 0, ret, &error);
+        r = server_config_load_full(path, &o, flags, ret, &error);
         if (r < 0)
                 return log_error_errno(r, "Failed to load configuration '%s': %s",
                                        path ?: "(embedded defaults)", error ?: cf_error_name(r));
@@ -296,7 +297,8 @@ static int cert_context_open(CertContext *c, const char *config_path, const char
         int r;
 
         if (!database || need_profiles) {
-                r = cert_load_config(config_path, state_dir, &c->config);
+                r = cert_load_config(config_path, state_dir, need_profiles ? 0 : SERVER_CONFIG_SETTINGS_ONLY,
+                                     &c->config);
                 if (r < 0)
                         return r;
         }

@@ -444,6 +444,9 @@ static int config_finish(ServerConfig *c, const char *label, const ServerConfigO
                 return r;
         }
 
+        if (flags & SERVER_CONFIG_SETTINGS_ONLY)
+                return 0;
+
         if (flags & SERVER_CONFIG_CREATE_MISSING_CA) {
                 r = create_missing_cas(c, ret_error);
                 if (r < 0)

@@ -60,6 +60,10 @@ typedef struct ServerConfigOverrides {
 } ServerConfigOverrides;
 
 #define SERVER_CONFIG_CREATE_MISSING_CA (1u << 0)   /* `serve`: create a missing local CA (logged) */
+/* Commands that only read the database: settings are read and checked, but profiles are not
+ * finished, so no CA key or EAB credential is opened (an admin who may read the inventory need
+ * not be able to read the CA's keys). */
+#define SERVER_CONFIG_SETTINGS_ONLY     (1u << 1)
 
 /* path NULL, or a path whose main file does not exist: the embedded defaults (with
  * overrides->state_directory or the default state directory), then PATH.d/ drop-ins if any.

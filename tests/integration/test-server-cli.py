@@ -50,6 +50,26 @@ class ServerCliTest(unittest.TestCase):
         self.assertEqual(p.returncode, 0, p.stderr)
         self.assertEqual(json.loads(p.stdout), [])
 
+    def test_read_only_commands_do_not_open_the_ca_keys(self):
+        state = os.path.join(self.dir, "state")
+        self.assertEqual(run("--state-dir", state, "ca", "init").returncode, 0)
+        self.assertEqual(run("--state-dir", state, "cert", "list").returncode, 0)   # creates the db
+        # An admin who may read the inventory but not the CA's keys (gone here: tests run as root).
+        key = os.path.join(state, "ca", "default", "issuing.key")
+        os.rename(key, key + ".away")
+        for args in (("cert", "list", "--json"), ("cert", "list", "--expiring", "7d"),
+                     ("request", "list", "--json")):
+            p = run("--state-dir", state, *args)
+            self.assertEqual(p.returncode, 0, f"{args}: {p.stderr}")
+            if "--json" in args:
+                self.assertEqual(json.loads(p.stdout), [])
+        p = run("--state-dir", state, "cert", "show", "0a0b")
+        self.assertEqual(p.returncode, 4, p.stderr)                   # not found, not "cannot load"
+        # Revoking goes through the CA backend, so it still needs the keys, and says so.
+        p = run("--state-dir", state, "cert", "revoke", "0a0b")
+        self.assertEqual(p.returncode, 1, p.stderr)
+        self.assertIn("failed to open local CA", p.stderr)
+
     def test_missing_main_config_means_defaults_plus_drop_ins(self):
         conf = os.path.join(self.dir, "server.conf")          # never created
         db = os.path.join(self.dir, "elsewhere.db")
