@@ -66,6 +66,24 @@ int va_resolve_addresses(const VaConfig *config, const char *name, va_usec_t dea
 int va_resolve_txt(const VaConfig *config, const char *name, va_usec_t deadline,
                    char ***ret, char **ret_detail);
 
+/* Addresses found so far: list has VA_ADDRESSES_MAX slots, n are used. */
+typedef struct VaAddressList {
+        VaAddress *list;
+        size_t n;
+} VaAddressList;
+/* Adds one raw in_addr/in6_addr, skipping duplicates and anything beyond VA_ADDRESSES_MAX. */
+int va_address_list_add(VaAddressList *l, int family, const void *raw);
+/* The A (type ns_t_a) or AAAA records of a DNS answer added to l; -EBADMSG if the answer is
+ * malformed (records added before the bad one stay). */
+int va_dns_answer_addresses(const unsigned char *answer, size_t size, int type, VaAddressList *l);
+/* TXT records found so far: records has VA_TXT_RECORDS_MAX + 1 slots (NULL-terminated). */
+typedef struct VaTxtList {
+        char **records;
+        size_t n;
+} VaTxtList;
+/* Each TXT record of a DNS answer (its character-strings joined) appended to l, at most
+ * VA_TXT_RECORDS_MAX; -EBADMSG if malformed; the caller frees what was appended either way. */
+int va_dns_answer_txt(const unsigned char *answer, size_t size, VaTxtList *l);
 /* Resolver= syntax: "192.0.2.1", "192.0.2.1:5353", "[2001:db8::1]:5353", "2001:db8::1". */
 int va_dns_parse_server(const char *resolver, struct sockaddr_storage *ret, socklen_t *ret_len);
 /* Sends query to server (UDP; TCP if the answer is truncated) and waits for the matching answer

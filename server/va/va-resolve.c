@@ -221,64 +221,7 @@ static int va_dns_query(const VaConfig *config, const char *name, int type, va_u
         return va_dns_query_system(name, type, deadline, answer, ret_detail);
 }
 
-/* Calls f for each answer record of the given type. */
-static int va_dns_foreach(const VaDnsAnswer *answer, int type,
-                          int (*f)(const ns_rr *rr, void *userdata), void *userdata) {
-        ns_msg msg;
-        int count;
-
-        if (answer->size == 0)
-                return 0;
-        if (ns_initparse(answer->buf, answer->size, &msg) < 0)
-                return -EBADMSG;
-
-        count = ns_msg_count(msg, ns_s_an);
-        for (int i = 0; i < count; i++) {
-                ns_rr rr;
-                int r;
-
-                if (ns_parserr(&msg, ns_s_an, i, &rr) < 0)
-                        return -EBADMSG;
-                /* CNAMEs the resolver followed come along in the answer; skip them. */
-                if (ns_rr_class(rr) != ns_c_in || (int) ns_rr_type(rr) != type)
-                        continue;
-                r = f(&rr, userdata);
-                if (r < 0)
-                        return r;
-        }
-        return 0;
-}
-
-typedef struct AddressList {
-        VaAddress *list;
-        size_t n;
-} AddressList;
-
-static int va_add_address(AddressList *l, int family, const void *raw) {
-        VaAddress a = { .family = family };
-
-        if (l->n >= VA_ADDRESSES_MAX)
-                return 0;
-        if (!inet_ntop(family, raw, a.text, sizeof(a.text)))
-                return -errno;
-        for (size_t i = 0; i < l->n; i++)
-                if (l->list[i].family == family && strcmp(l->list[i].text, a.text) == 0)
-                        return 0;
-        l->list[l->n++] = a;
-        return 0;
-}
-
-static int va_rr_address(const ns_rr *rr, void *userdata) {
-        AddressList *l = userdata;
-
-        if (ns_rr_type(*rr) == ns_t_a && ns_rr_rdlen(*rr) == 4)
-                return va_add_address(l, AF_INET, ns_rr_rdata(*rr));
-        if (ns_rr_type(*rr) == ns_t_aaaa && ns_rr_rdlen(*rr) == 16)
-                return va_add_address(l, AF_INET6, ns_rr_rdata(*rr));
-        return 0;
-}
-
-static int va_resolve_getaddrinfo(const char *name, AddressList *l, char **ret_detail) {
+static int va_resolve_getaddrinfo(const char *name, VaAddressList *l, char **ret_detail) {
         struct addrinfo hints = { .ai_socktype = SOCK_STREAM, .ai_family = AF_UNSPEC }, *res = NULL;
         int r;
 
@@ -293,9 +236,9 @@ static int va_resolve_getaddrinfo(const char *name, AddressList *l, char **ret_d
         for (int pass = 0; pass < 2; pass++)
                 for (struct addrinfo *i = res; i; i = i->ai_next) {
                         if (pass == 0 && i->ai_family == AF_INET6)
-                                r = va_add_address(l, AF_INET6, &((struct sockaddr_in6 *) i->ai_addr)->sin6_addr);
+                                r = va_address_list_add(l, AF_INET6, &((struct sockaddr_in6 *) i->ai_addr)->sin6_addr);
                         else if (pass == 1 && i->ai_family == AF_INET)
-                                r = va_add_address(l, AF_INET, &((struct sockaddr_in *) i->ai_addr)->sin_addr);
+                                r = va_address_list_add(l, AF_INET, &((struct sockaddr_in *) i->ai_addr)->sin_addr);
                         else
                                 continue;
                         if (r < 0) {
@@ -310,13 +253,13 @@ static int va_resolve_getaddrinfo(const char *name, AddressList *l, char **ret_d
 int va_resolve_addresses(const VaConfig *config, const char *name, va_usec_t deadline,
                          VaAddress **ret, size_t *ret_n, char **ret_detail) {
         _cleanup_free_ VaAddress *list = NULL;
-        AddressList l;
+        VaAddressList l;
         int r;
 
         list = calloc(VA_ADDRESSES_MAX, sizeof(VaAddress));
         if (!list)
                 return -ENOMEM;
-        l = (AddressList) { .list = list };
+        l = (VaAddressList) { .list = list };
 
         if (!config->resolver) {
                 r = va_resolve_getaddrinfo(name, &l, ret_detail);
@@ -330,12 +273,12 @@ int va_resolve_addresses(const VaConfig *config, const char *name, va_usec_t dea
                 VaDnsAnswer a6 = {}, a4 = {};
                 r6 = va_dns_query(config, name, ns_t_aaaa, deadline, &a6, &detail6);
                 if (r6 >= 0)
-                        r6 = va_dns_foreach(&a6, ns_t_aaaa, va_rr_address, &l);
+                        r6 = va_dns_answer_addresses(a6.buf, a6.size, ns_t_aaaa, &l);
                 va_dns_answer_done(&a6);
 
                 r4 = va_dns_query(config, name, ns_t_a, deadline, &a4, &detail4);
                 if (r4 >= 0)
-                        r4 = va_dns_foreach(&a4, ns_t_a, va_rr_address, &l);
+                        r4 = va_dns_answer_addresses(a4.buf, a4.size, ns_t_a, &l);
                 va_dns_answer_done(&a4);
 
                 if (r4 == -ENOMEM || r6 == -ENOMEM)
@@ -358,54 +301,21 @@ int va_resolve_addresses(const VaConfig *config, const char *name, va_usec_t dea
         return 0;
 }
 
-typedef struct TxtList {
-        char **records;
-        size_t n;
-} TxtList;
-
-static int va_rr_txt(const ns_rr *rr, void *userdata) {
-        const unsigned char *p = ns_rr_rdata(*rr), *end = p + ns_rr_rdlen(*rr);
-        TxtList *l = userdata;
-        char *s, *q;
-
-        if (l->n >= VA_TXT_RECORDS_MAX)
-                return 0;
-
-        /* rdata is a sequence of <length><bytes> character-strings, joined to one value. */
-        s = q = malloc(ns_rr_rdlen(*rr) + 1);
-        if (!s)
-                return -ENOMEM;
-        while (p < end) {
-                size_t len = *p++;
-
-                if (len > (size_t) (end - p)) {
-                        free(s);
-                        return -EBADMSG;
-                }
-                memcpy(q, p, len);
-                q += len;
-                p += len;
-        }
-        *q = 0;
-        l->records[l->n++] = s;
-        return 0;
-}
-
 int va_resolve_txt(const VaConfig *config, const char *name, va_usec_t deadline,
                    char ***ret, char **ret_detail) {
         _cleanup_(strv_freep) char **records = NULL;
         VaDnsAnswer answer = {};
-        TxtList l;
+        VaTxtList l;
         int r;
 
         records = calloc(VA_TXT_RECORDS_MAX + 1, sizeof(char *));
         if (!records)
                 return -ENOMEM;
-        l = (TxtList) { .records = records };
+        l = (VaTxtList) { .records = records };
 
         r = va_dns_query(config, name, ns_t_txt, deadline, &answer, ret_detail);
         if (r >= 0)
-                r = va_dns_foreach(&answer, ns_t_txt, va_rr_txt, &l);
+                r = va_dns_answer_txt(answer.buf, answer.size, &l);
         va_dns_answer_done(&answer);
         if (r == -EBADMSG)
                 return va_fail(-CF_E_DNS, ret_detail, "DNS problem: malformed answer looking up TXT for %s", name);
