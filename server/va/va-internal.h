@@ -10,6 +10,8 @@
 #include <stdint.h>
 #include <sys/socket.h>
 
+#include <openssl/x509.h>
+
 #include "server/va/va.h"
 
 #define VA_DEFAULT_HTTP_PORT 80u
@@ -103,3 +105,7 @@ int va_key_authorization_digest(const char *key_authorization, unsigned char ret
 int va_validate_http01(const VaConfig *config, const VaRequest *req, va_usec_t deadline, char **ret_detail);
 int va_validate_dns01(const VaConfig *config, const VaRequest *req, va_usec_t deadline, char **ret_detail);
 int va_validate_tlsalpn01(const VaConfig *config, const VaRequest *req, va_usec_t deadline, char **ret_detail);
+/* What the tls-alpn-01 peer's certificate must hold (RFC 8737 §3): one subjectAltName naming the
+ * identifier (ip: the IP identifier's address, NULL for a DNS name) and one critical
+ * acmeIdentifier extension with the key authorization's digest. */
+int va_tlsalpn01_check_certificate(X509 *cert, const VaRequest *req, const VaAddress *ip, char **ret_detail);

@@ -220,6 +220,15 @@ static int va_check_acme_identifier(X509 *cert, const VaRequest *req, char **ret
         return 0;
 }
 
+int va_tlsalpn01_check_certificate(X509 *cert, const VaRequest *req, const VaAddress *ip, char **ret_detail) {
+        int r;
+
+        r = va_check_san(cert, req, ip, ret_detail);
+        if (r < 0)
+                return r;
+        return va_check_acme_identifier(cert, req, ret_detail);
+}
+
 static int va_tlsalpn01_one(const VaRequest *req, const VaAddress *address, unsigned port,
                             const char *sni, const VaAddress *ip, va_usec_t deadline, char **ret_detail) {
         static const unsigned char alpn[] = "\x0a" ACME_TLS_1;
@@ -272,10 +281,7 @@ static int va_tlsalpn01_one(const VaRequest *req, const VaAddress *address, unsi
         if (!cert)
                 return va_fail(-CF_E_UNAUTHORIZED, ret_detail, "%s: No certificate presented", where);
 
-        r = va_check_san(cert, req, ip, ret_detail);
-        if (r < 0)
-                return r;
-        return va_check_acme_identifier(cert, req, ret_detail);
+        return va_tlsalpn01_check_certificate(cert, req, ip, ret_detail);
 }
 
 int va_validate_tlsalpn01(const VaConfig *config, const VaRequest *req, va_usec_t deadline, char **ret_detail) {
