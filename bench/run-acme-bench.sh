@@ -171,16 +171,27 @@ if [ "$pebble" = 1 ]; then
  "httpPort": $http01_port, "tlsPort": $tls01_port, "ocspResponderURL": "",
  "externalAccountBindingRequired": false}}
 EOF
-        PEBBLE_VA_NOSLEEP=1 PEBBLE_WFE_NONCEREJECT=0 PEBBLE_AUTHZREUSE=0 \
-                pebble -config "$tmp/pebble.json" -dnsserver "127.0.0.1:$dns_port" >"$tmp/pebble.log" 2>&1 &
-        pb_pid=$!
-        pids+=("$pb_pid")
         pb_dir="https://127.0.0.1:$pb_port/dir"
-        wait_url "$pb_dir" "$tmp/pebble-ca.pem" "$pb_pid" pebble
+        pb_pid=
 fi
 
+# A fresh Pebble for every run: Pebble 2.4 can hang for good once it stalls (seen at 4 clients),
+# and then every later run of it would fail too. It also keeps every order in memory, so a fresh
+# process is, if anything, in its favour.
+start_pebble() {
+        if [ -n "$pb_pid" ]; then
+                kill "$pb_pid" 2>/dev/null || true
+                wait "$pb_pid" 2>/dev/null || true
+        fi
+        PEBBLE_VA_NOSLEEP=1 PEBBLE_WFE_NONCEREJECT=0 PEBBLE_AUTHZREUSE=0 \
+                pebble -config "$tmp/pebble.json" -dnsserver "127.0.0.1:$dns_port" >>"$tmp/pebble.log" 2>&1 &
+        pb_pid=$!
+        pids+=("$pb_pid")
+        wait_url "$pb_dir" "$tmp/pebble-ca.pem" "$pb_pid" pebble
+}
+
 echo "certfleet-server pid $cf_pid ($cf_dir), Workers=$(nproc)"
-[ "$pebble" = 1 ] && echo "pebble pid $pb_pid ($pb_dir)"
+[ "$pebble" = 1 ] && echo "pebble: a fresh process per run ($pb_dir)"
 echo "http-01 responder port $http01_port, DNS 127.0.0.1:$dns_port, $duration s per run, $(nproc) cores"
 echo
 
@@ -212,6 +223,7 @@ for i in $(seq 1 "$repeat"); do
                 run certfleet "$c" "$cf_dir" "$cf_ca" "$cf_pid"
                 if [ "$pebble" = 1 ]; then
                         # Pebble 2.4 is known to hang with 8 or more concurrent clients: compare at 1 and 4.
+                        start_pebble
                         run pebble "$c" "$pb_dir" "$tmp/pebble-ca.pem" "$pb_pid"
                 fi
         done

@@ -46,6 +46,16 @@ def b64u(data):
     return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
 
 
+def loopback_csr(key, algorithm=None):
+    """base64url DER of a CSR naming IP 127.0.0.1 (what most tests order), signed by key."""
+    import ipaddress
+    csr = (x509.CertificateSigningRequestBuilder().subject_name(x509.Name([]))
+           .add_extension(x509.SubjectAlternativeName(
+               [x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), critical=False)
+           .sign(key, algorithm or hashes.SHA256()))
+    return b64u(csr.public_bytes(serialization.Encoding.DER))
+
+
 def jwk_of(key):
     n = key.public_key().public_numbers()
     return {"crv": "P-256", "kty": "EC",
@@ -649,14 +659,9 @@ class AcmeEndToEnd(unittest.TestCase):
         self.assertEqual(order["error"]["type"], ERR + "unauthorized", order)
         self.assertIn("expired at " + order["expires"], order["error"]["detail"])
         # Finalizing it now is refused, and nothing is issued.
-        import ipaddress
-        key = ec.generate_private_key(ec.SECP256R1())
-        csr = (x509.CertificateSigningRequestBuilder().subject_name(x509.Name([]))
-               .add_extension(x509.SubjectAlternativeName(
-                   [x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), critical=False)
-               .sign(key, hashes.SHA256()))
         before = self.db_counts()
-        status, resp, data = c.post(order["finalize"], {"csr": b64u(csr.public_bytes(serialization.Encoding.DER))})
+        status, resp, data = c.post(order["finalize"],
+                                    {"csr": loopback_csr(ec.generate_private_key(ec.SECP256R1()))})
         self.assertProblem(status, resp, data, 403, "orderNotReady")
         self.assertEqual(self.db_counts(), before)
 
@@ -817,11 +822,7 @@ class AcmeEndToEnd(unittest.TestCase):
             order = self.poll(c, order_url, ("pending",))
         self.assertEqual(order["status"], "ready", order)
         key = ec.generate_private_key(ec.SECP256R1())
-        csr = (x509.CertificateSigningRequestBuilder().subject_name(x509.Name([]))
-               .add_extension(x509.SubjectAlternativeName(
-                   [x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), critical=False)
-               .sign(key, hashes.SHA256()))
-        status, resp, data = c.post(order["finalize"], {"csr": b64u(csr.public_bytes(serialization.Encoding.DER))})
+        status, resp, data = c.post(order["finalize"], {"csr": loopback_csr(key)})
         self.assertEqual(status, 200, data)
         order = json.loads(data)
         self.assertEqual(order["status"], "valid", order)
@@ -861,11 +862,7 @@ class AcmeEndToEnd(unittest.TestCase):
         self.validate_http01(c, order)
         self.assertEqual(self.poll(c, order_url, ("pending",))["status"], "ready")
         key = ec.generate_private_key(ec.SECP256R1())
-        csr = (x509.CertificateSigningRequestBuilder().subject_name(x509.Name([]))
-               .add_extension(x509.SubjectAlternativeName(
-                   [x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), critical=False)
-               .sign(key, hashes.SHA256()))
-        payload = {"csr": b64u(csr.public_bytes(serialization.Encoding.DER))}
+        payload = {"csr": loopback_csr(key)}
         nonces = [c.new_nonce(), twin.new_nonce()]
         inventory_before = self.db_query("SELECT COUNT(*) FROM inventory")[0][0]
         start, results = threading.Barrier(2), [None, None]
@@ -899,19 +896,12 @@ class AcmeEndToEnd(unittest.TestCase):
         order = self.poll(c, order_url, ("pending",))
         self.assertEqual(order["status"], "ready", order)
 
-        def csr_with(key, algorithm=hashes.SHA256()):
-            csr = (x509.CertificateSigningRequestBuilder().subject_name(x509.Name([]))
-                   .add_extension(x509.SubjectAlternativeName(
-                       [x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), critical=False)
-                   .sign(key, algorithm))
-            return b64u(csr.public_bytes(serialization.Encoding.DER))
-
         before = self.db_counts()
         # RSA 1024 is below the profile's minimum: badPublicKey.
-        status, resp, data = c.post(order["finalize"], {"csr": csr_with(rsa.generate_private_key(65537, 1024))})
+        status, resp, data = c.post(order["finalize"], {"csr": loopback_csr(rsa.generate_private_key(65537, 1024))})
         self.assertProblem(status, resp, data, 400, "badPublicKey")
         # The account key as the certificate key: badCSR (RFC 8555 §11.1).
-        status, resp, data = c.post(order["finalize"], {"csr": csr_with(c.key)})
+        status, resp, data = c.post(order["finalize"], {"csr": loopback_csr(c.key)})
         self.assertProblem(status, resp, data, 400, "badCSR")
         # Not DER at all.
         status, resp, data = c.post(order["finalize"], {"csr": b64u(b"not a csr")})
@@ -920,7 +910,7 @@ class AcmeEndToEnd(unittest.TestCase):
         # The order is still ready, and a good CSR then succeeds.
         status, resp, data = c.post(order_url, None)
         self.assertEqual(json.loads(data)["status"], "ready", data)
-        status, resp, data = c.post(order["finalize"], {"csr": csr_with(ec.generate_private_key(ec.SECP256R1()))})
+        status, resp, data = c.post(order["finalize"], {"csr": loopback_csr(ec.generate_private_key(ec.SECP256R1()))})
         self.assertEqual(status, 200, data)
         self.assertEqual(json.loads(data)["status"], "valid", data)
 
@@ -1045,13 +1035,8 @@ class AcmeEndToEnd(unittest.TestCase):
         order = self.poll(c, order_url, ("pending",))
         self.assertEqual(order["status"], "ready", order)
         key = ec.generate_private_key(ec.SECP256R1())
-        import ipaddress
-        csr = (x509.CertificateSigningRequestBuilder().subject_name(x509.Name([]))
-               .add_extension(x509.SubjectAlternativeName(
-                   [x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), critical=False)
-               .sign(key, hashes.SHA256()))
         before = self.db_counts()
-        status, resp, data = c.post(order["finalize"], {"csr": b64u(csr.public_bytes(serialization.Encoding.DER))})
+        status, resp, data = c.post(order["finalize"], {"csr": loopback_csr(key)})
         self.assertEqual(status, 200, data)
         self.assertEqual(json.loads(data)["status"], "processing")
         self.assertGreater(int(resp.getheader("Retry-After")), 0)
@@ -1061,7 +1046,7 @@ class AcmeEndToEnd(unittest.TestCase):
         # Nothing was issued.
         self.assertEqual(self.db_counts()["inventory"], before["inventory"])
         # A second finalize is refused.
-        status, resp, data = c.post(order["finalize"], {"csr": b64u(csr.public_bytes(serialization.Encoding.DER))})
+        status, resp, data = c.post(order["finalize"], {"csr": loopback_csr(key)})
         self.assertProblem(status, resp, data, 403, "orderNotReady")
 
     def test_challenge_not_served_is_invalid(self):

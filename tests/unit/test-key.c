@@ -52,17 +52,27 @@ static EVP_PKEY *read_private_pem(const char *path) {
         return key;
 }
 
-static EVP_PKEY *public_copy(EVP_PKEY *key) {
+/* The key's SubjectPublicKeyInfo as OpenSSL itself encodes it, parsed back into an X509_PUBKEY
+ * in the default library context. */
+static X509_PUBKEY *spki_of(EVP_PKEY *key) {
         unsigned char *der = NULL;
         const unsigned char *p;
-        EVP_PKEY *pub;
-        int len;
+        X509_PUBKEY *spki;
+        int len = i2d_PUBKEY(key, &der);
 
-        len = i2d_PUBKEY(key, &der);
         assert_true(len > 0);
         p = der;
-        pub = d2i_PUBKEY(NULL, &p, len);
+        spki = d2i_X509_PUBKEY(NULL, &p, len);
+        assert_non_null(spki);
         OPENSSL_free(der);
+        return spki;
+}
+
+/* A key holding only the public half of key, decoded by OpenSSL. */
+static EVP_PKEY *public_copy(EVP_PKEY *key) {
+        _cleanup_(X509_PUBKEY_freep) X509_PUBKEY *spki = spki_of(key);
+        EVP_PKEY *pub = X509_PUBKEY_get(spki);
+
         assert_non_null(pub);
         return pub;
 }
@@ -238,22 +248,6 @@ static void test_key_public_equal_different_types_or_null(void **state) {
         assert_false(key_public_equal(ec, NULL));
         assert_false(key_public_equal(NULL, ec));
         assert_false(key_public_equal(NULL, NULL));
-}
-
-/* The key's SubjectPublicKeyInfo as OpenSSL itself encodes it, parsed back into an X509_PUBKEY
- * in the default library context. */
-static X509_PUBKEY *spki_of(EVP_PKEY *key) {
-        unsigned char *der = NULL;
-        const unsigned char *p;
-        X509_PUBKEY *spki;
-        int len = i2d_PUBKEY(key, &der);
-
-        assert_true(len > 0);
-        p = der;
-        spki = d2i_X509_PUBKEY(NULL, &p, len);
-        assert_non_null(spki);
-        OPENSSL_free(der);
-        return spki;
 }
 
 static void test_key_from_spki_matches_openssl_decoder(void **state) {

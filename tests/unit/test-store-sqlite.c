@@ -461,19 +461,29 @@ static void test_store_shared_between_threads_waits_for_transactions(void **stat
         free(path);
 }
 
+/* A database as schema version `version` left it: the first migrations run by hand, then sql
+ * (rows of that era), and user_version set. */
+static void make_db_at_version(const char *path, size_t version, const char *sql) {
+        char pragma[64];
+        sqlite3 *db = NULL;
+
+        assert_true(store_sqlite_n_migrations > version);
+        assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+        for (size_t i = 0; i < version; i++)
+                assert_int_equal(sqlite3_exec(db, store_sqlite_migrations[i].sql, NULL, NULL, NULL), SQLITE_OK);
+        assert_int_equal(sqlite3_exec(db, sql, NULL, NULL, NULL), SQLITE_OK);
+        snprintf(pragma, sizeof pragma, "PRAGMA user_version = %zu", version);
+        assert_int_equal(sqlite3_exec(db, pragma, NULL, NULL, NULL), SQLITE_OK);
+        sqlite3_close(db);
+}
+
 static void test_store_nonce_records_survive_the_expiry_keyed_migration(void **state) {
         char *path = new_db_path();
-        sqlite3 *db = NULL;
         Store *s;
 
-        /* A database as schema version 2 left it, with one used nonce and one long expired. */
-        assert_true(store_sqlite_n_migrations >= 3);
-        assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
-        for (size_t i = 0; i < 2; i++)
-                assert_int_equal(sqlite3_exec(db, store_sqlite_migrations[i].sql, NULL, NULL, NULL), SQLITE_OK);
-        assert_int_equal(sqlite3_exec(db, "INSERT INTO acme_nonces (id, expires) VALUES ('used', 2000000000), "
-                                          "('old', 1000); PRAGMA user_version = 2;", NULL, NULL, NULL), SQLITE_OK);
-        sqlite3_close(db);
+        /* Schema version 2, with one used nonce and one long expired. */
+        make_db_at_version(path, 2, "INSERT INTO acme_nonces (id, expires) VALUES ('used', 2000000000), "
+                                    "('old', 1000);");
 
         s = open_store(path);
         /* The used nonce stays used; the purge still drops what expired; new ones record once. */
@@ -497,13 +507,9 @@ static void test_store_order_links_survive_the_index_migration(void **state) {
         sqlite3 *db = NULL;
         Store *s;
 
-        /* A database as schema version 4 left it: order 1 links authorizations 1 and 2, order 2
-         * replaces certificate "ab" and links authorization 2. */
-        assert_true(store_sqlite_n_migrations >= 5);
-        assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
-        for (size_t i = 0; i < 4; i++)
-                assert_int_equal(sqlite3_exec(db, store_sqlite_migrations[i].sql, NULL, NULL, NULL), SQLITE_OK);
-        assert_int_equal(sqlite3_exec(db,
+        /* Schema version 4: order 1 links authorizations 1 and 2, order 2 replaces certificate
+         * "ab" and links authorization 2. */
+        make_db_at_version(path, 4,
                 "INSERT INTO acme_accounts (id, profile, jwk, thumbprint, status, created) "
                 "VALUES (1, 'p', '{}', 't', 'valid', 1);"
                 "INSERT INTO acme_orders (id, account_id, profile, status, identifiers, expires, replaces, created) "
@@ -512,9 +518,7 @@ static void test_store_order_links_survive_the_index_migration(void **state) {
                 "INSERT INTO acme_authzs (id, account_id, profile, identifier_type, identifier_value, status, "
                 "expires, created) VALUES (1, 1, 'p', 'dns', 'a.example', 'valid', 2000000000, 1), "
                 "(2, 1, 'p', 'dns', 'b.example', 'valid', 2000000000, 1);"
-                "INSERT INTO acme_order_authzs (order_id, authz_id) VALUES (1, 2), (1, 1), (2, 2);"
-                "PRAGMA user_version = 4;", NULL, NULL, NULL), SQLITE_OK);
-        sqlite3_close(db);
+                "INSERT INTO acme_order_authzs (order_id, authz_id) VALUES (1, 2), (1, 1), (2, 2);");
 
         s = open_store(path);
         assert_int_equal(store_acme_order_get_authz_ids(s, 1, &authzs, &n), 0);
