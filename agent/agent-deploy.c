@@ -78,30 +78,55 @@ typedef struct Target {
         const char *path;
         char *content;                 /* owned */
         mode_t mode;
-        char *staged;                  /* path + suffix once written */
+        int dir_fd;                    /* the path's directory, opened with open_directory_safely() */
+        char *staged;                  /* file name + suffix in dir_fd, once written */
 } Target;
 
-static int fsync_parent(const char *path) {
-        _cleanup_free_ char *copy = strdup(path);
-        int fd, r = 0;
+/* Opens the directory of t->path and writes the staged file in it. Every later step (rename,
+ * clean-up) goes through that directory's descriptor, never through the path again, so a
+ * directory swapped for a symlink after this cannot redirect the rename. */
+static int target_stage(Target *t, uid_t uid, gid_t gid) {
+        _cleanup_free_ char *copy = strdup(t->path), *dir_copy = strdup(t->path);
+        const char *name;
+        int r;
+
+        if (!copy || !dir_copy)
+                return -ENOMEM;
+        name = basename(copy);
+        t->dir_fd = open_directory_safely(dirname(dir_copy));
+        if (t->dir_fd < 0)
+                return t->dir_fd;
+        if (asprintf(&t->staged, "%s%s", name, AGENT_DEPLOY_STAGING_SUFFIX) < 0) {
+                t->staged = NULL;
+                return -ENOMEM;
+        }
+        r = write_file_atomic_at(t->dir_fd, t->staged, t->content, strlen(t->content), t->mode, uid, gid);
+        if (r < 0) {
+                free(t->staged);
+                t->staged = NULL;
+        }
+        return r;
+}
+
+static int target_commit(Target *t) {
+        _cleanup_free_ char *copy = strdup(t->path);
 
         if (!copy)
                 return -ENOMEM;
-        fd = open(dirname(copy), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-        if (fd < 0)
+        if (renameat(t->dir_fd, t->staged, t->dir_fd, basename(copy)) < 0)
                 return -errno;
-        if (fsync(fd) < 0)
-                r = -errno;
-        close(fd);
-        return r;
+        free(t->staged);
+        t->staged = NULL;
+        (void) fsync(t->dir_fd);
+        return 0;
 }
 
 int agent_deploy_files(const CertConfig *c, const AgentDeployInput *in, char **ret_error) {
         Target t[4] = {
-                { c->deploy_certificate, NULL, AGENT_DEPLOY_CERT_MODE, NULL },
-                { c->deploy_chain,       NULL, AGENT_DEPLOY_CERT_MODE, NULL },
-                { c->deploy_fullchain,   NULL, AGENT_DEPLOY_CERT_MODE, NULL },
-                { c->deploy_key,         NULL, c->mode ? c->mode : 0600, NULL },
+                { c->deploy_certificate, NULL, AGENT_DEPLOY_CERT_MODE, -EBADF, NULL },
+                { c->deploy_chain,       NULL, AGENT_DEPLOY_CERT_MODE, -EBADF, NULL },
+                { c->deploy_fullchain,   NULL, AGENT_DEPLOY_CERT_MODE, -EBADF, NULL },
+                { c->deploy_key,         NULL, c->mode ? c->mode : 0600, -EBADF, NULL },
         };
         uid_t uid;
         gid_t gid;
@@ -126,18 +151,14 @@ int agent_deploy_files(const CertConfig *c, const AgentDeployInput *in, char **r
         for (size_t i = 0; i < ELEMENTSOF(t); i++) {
                 if (!t[i].path)
                         continue;
-                if (asprintf(&t[i].staged, "%s%s", t[i].path, AGENT_DEPLOY_STAGING_SUFFIX) < 0) {
-                        t[i].staged = NULL;
-                        r = fail(ret_error, -ENOMEM, "out of memory");
-                        goto finish;
-                }
-                r = write_file_atomic(t[i].staged, t[i].content, strlen(t[i].content), t[i].mode, uid, gid);
-                if (r < 0) {
+                r = target_stage(&t[i], uid, gid);
+                if (r == -EPERM)
+                        r = fail(ret_error, r, "cannot write %s: a directory on its path is a symbolic link "
+                                 "that neither root nor this user owns", t[i].path);
+                else if (r < 0)
                         r = fail(ret_error, r, "cannot write %s: %s", t[i].path, strerror(-r));
-                        free(t[i].staged);
-                        t[i].staged = NULL;
+                if (r < 0)
                         goto finish;
-                }
         }
         /* The key goes first, so that a reader between two renames sees the new key with the old
          * certificate only for as long as it takes to rename the next file. */
@@ -145,21 +166,20 @@ int agent_deploy_files(const CertConfig *c, const AgentDeployInput *in, char **r
                 size_t i = (k + 3) % ELEMENTSOF(t);
                 if (!t[i].staged)
                         continue;
-                if (rename(t[i].staged, t[i].path) < 0) {
-                        r = -errno;
-                        r = fail(ret_error, r, "cannot rename %s to %s: %s", t[i].staged, t[i].path, strerror(-r));
+                r = target_commit(&t[i]);
+                if (r < 0) {
+                        r = fail(ret_error, r, "cannot rename the new %s into place: %s", t[i].path, strerror(-r));
                         goto finish;
                 }
-                free(t[i].staged);
-                t[i].staged = NULL;
-                (void) fsync_parent(t[i].path);
         }
         r = 0;
 finish:
         for (size_t i = 0; i < ELEMENTSOF(t); i++) {
                 if (t[i].staged)
-                        (void) unlink(t[i].staged);
+                        (void) unlinkat(t[i].dir_fd, t[i].staged, 0);
                 free(t[i].staged);
+                if (t[i].dir_fd >= 0)
+                        close(t[i].dir_fd);
                 if (t[i].content)
                         explicit_bzero(t[i].content, strlen(t[i].content));
                 free(t[i].content);

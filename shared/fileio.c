@@ -94,46 +94,111 @@ static char *directory_of(const char *path) {
         return strndup(path, (size_t) (slash - path));
 }
 
-static int fsync_directory_of(const char *path) {
-        _cleanup_free_ char *dir = directory_of(path);
-        _cleanup_(closep) int fd = -EBADF;
+/* One step of the walk: enters component `name` of directory *fd. A symbolic link is followed
+ * (its target pushed in front of *rest) only when root or we ourselves own it, since nobody
+ * else can create such a link: whoever may write to a directory on the way can otherwise swap a
+ * component for a link and send our writes anywhere. */
+static int walk_component(int *fd, const char *name, char **rest, unsigned *links) {
+        _cleanup_free_ char *target = NULL, *joined = NULL;
+        struct stat st;
+        int next;
 
-        if (!dir)
+        next = openat(*fd, name, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+        if (next >= 0) {
+                close(*fd);
+                *fd = next;
+                return 0;
+        }
+        if ((errno != ENOTDIR && errno != ELOOP) || fstatat(*fd, name, &st, AT_SYMLINK_NOFOLLOW) < 0)
+                return -errno;
+        if (!S_ISLNK(st.st_mode))
+                return -ENOTDIR;
+        if (st.st_uid != 0 && st.st_uid != geteuid())
+                return -EPERM;
+        if (++*links > 40)
+                return -ELOOP;
+
+        target = malloc(PATH_MAX);
+        if (!target)
                 return -ENOMEM;
-        fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-        if (fd < 0)
+        ssize_t n = readlinkat(*fd, name, target, PATH_MAX - 1);
+        if (n < 0)
                 return -errno;
-        if (fsync(fd) < 0)
-                return -errno;
+        target[n] = 0;
+        if (asprintf(&joined, "%s/%s", target, *rest) < 0)
+                return -ENOMEM;
+        if (target[0] == '/') {
+                next = open("/", O_PATH | O_DIRECTORY | O_CLOEXEC);
+                if (next < 0)
+                        return -errno;
+                close(*fd);
+                *fd = next;
+        }
+        free(*rest);
+        *rest = TAKE_PTR(joined);
         return 0;
 }
 
-int write_file_atomic(const char *path, const void *data, size_t size, mode_t mode,
-                      uid_t uid, gid_t gid) {
-        _cleanup_free_ char *dir = NULL, *tmp = NULL;
+int open_directory_safely(const char *path) {
+        _cleanup_free_ char *rest = NULL;
         _cleanup_(closep) int fd = -EBADF;
-        const char *base;
+        unsigned links = 0;
+        int r;
+
+        if (!path || !*path)
+                return -EINVAL;
+        rest = strdup(path);
+        if (!rest)
+                return -ENOMEM;
+        fd = open(path[0] == '/' ? "/" : ".", O_PATH | O_DIRECTORY | O_CLOEXEC);
+        if (fd < 0)
+                return -errno;
+
+        for (;;) {
+                _cleanup_free_ char *name = NULL, *tail = NULL;
+                char *p = rest, *slash;
+
+                while (*p == '/')
+                        p++;
+                if (!*p)
+                        break;
+                slash = strchr(p, '/');
+                name = slash ? strndup(p, (size_t) (slash - p)) : strdup(p);
+                tail = strdup(slash ? slash : "");
+                if (!name || !tail)
+                        return -ENOMEM;
+                free(rest);
+                rest = TAKE_PTR(tail);
+                r = walk_component(&fd, name, &rest, &links);
+                if (r < 0)
+                        return r;
+        }
+
+        /* O_PATH was enough to walk; fsync and the *at() calls of the writers want a real one. */
+        r = openat(fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        return r < 0 ? -errno : r;
+}
+
+int write_file_atomic_at(int dir_fd, const char *name, const void *data, size_t size, mode_t mode,
+                         uid_t uid, gid_t gid) {
+        _cleanup_free_ char *tmp = NULL;
+        _cleanup_(closep) int fd = -EBADF;
         uint64_t suffix;
         int r;
 
-        dir = directory_of(path);
-        if (!dir)
-                return -ENOMEM;
-        base = strrchr(path, '/') ? strrchr(path, '/') + 1 : path;
-        if (!*base)
-                return -EISDIR;
+        if (!name || !*name || strchr(name, '/'))
+                return -EINVAL;
         r = random_uniform(UINT64_MAX, &suffix);
         if (r < 0)
                 return r;
         /* Hidden temporary beside the target: rename() is atomic only within one file system. */
-        if (asprintf(&tmp, "%s/.#%s.%016llx", dir, base,
-                     (unsigned long long) suffix) < 0) {
+        if (asprintf(&tmp, ".#%s.%016llx", name, (unsigned long long) suffix) < 0) {
                 tmp = NULL;
                 return -ENOMEM;
         }
 
         /* Created with the final mode (never wider), so a key is never readable by others. */
-        fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, mode & 07777);
+        fd = openat(dir_fd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, mode & 07777);
         if (fd < 0)
                 return -errno;
 
@@ -145,13 +210,31 @@ int write_file_atomic(const char *path, const void *data, size_t size, mode_t mo
                 r = -errno;
         if (r >= 0 && fsync(fd) < 0)
                 r = -errno;
-        if (r >= 0 && rename(tmp, path) < 0)
+        if (r >= 0 && renameat(dir_fd, tmp, dir_fd, name) < 0)
                 r = -errno;
         if (r < 0) {
-                (void) unlink(tmp);
+                (void) unlinkat(dir_fd, tmp, 0);
                 return r;
         }
-        return fsync_directory_of(path);
+        return fsync(dir_fd) < 0 ? -errno : 0;
+}
+
+int write_file_atomic(const char *path, const void *data, size_t size, mode_t mode,
+                      uid_t uid, gid_t gid) {
+        _cleanup_free_ char *dir = NULL;
+        _cleanup_(closep) int dir_fd = -EBADF;
+        const char *base;
+
+        base = strrchr(path, '/') ? strrchr(path, '/') + 1 : path;
+        if (!*base)
+                return -EISDIR;
+        dir = directory_of(path);
+        if (!dir)
+                return -ENOMEM;
+        dir_fd = open_directory_safely(dir);
+        if (dir_fd < 0)
+                return dir_fd;
+        return write_file_atomic_at(dir_fd, base, data, size, mode, uid, gid);
 }
 
 int mkdir_p(const char *path, mode_t mode) {

@@ -154,6 +154,30 @@ static void test_deploy_replaces_symlinks_never_writes_through_them(void **state
         assert_int_equal(lstat(staged, &st), -1);
 }
 
+static void test_deploy_refuses_directory_swapped_for_foreign_link(void **state) {
+        _cleanup_(cert_config_unrefp) CertConfig *c = NULL;
+        _cleanup_free_ char *err = NULL, *dir = NULL, *victim = NULL, *victim_key = NULL;
+
+        if (geteuid() != 0)
+                skip();   /* lchown to another user needs root (the agent runs as root) */
+
+        /* The service user may write its own directory and replaces "certs" with a link to
+         * somewhere only root may write. Following it would make root write there. */
+        c = new_config("swap/certs");
+        assert_true(asprintf(&dir, "%s/swap/certs", test_tmpdir) > 0);
+        assert_true(asprintf(&victim, "%s/swap-victim", test_tmpdir) > 0);
+        assert_int_equal(mkdir_p(victim, 0700), 0);
+        assert_int_equal(rmdir(dir), 0);
+        assert_int_equal(symlink(victim, dir), 0);
+        assert_int_equal(lchown(dir, 65534, 65534), 0);
+
+        assert_int_equal(agent_deploy_files(c, &input, &err), -EPERM);
+        assert_non_null(strstr(err, "symbolic link"));
+        assert_int_equal(count_staged("swap-victim"), 0);
+        assert_true(asprintf(&victim_key, "%s/key.pem", victim) > 0);
+        assert_int_equal(access(victim_key, F_OK), -1);
+}
+
 static void test_deploy_failing_write_keeps_previous_files(void **state) {
         _cleanup_(cert_config_unrefp) CertConfig *c = new_config("atomic");
         _cleanup_free_ char *err = NULL, *cert = NULL, *key = NULL, *bad = NULL;
@@ -384,6 +408,7 @@ int main(void) {
                 cmocka_unit_test(test_deploy_writes_files_with_modes),
                 cmocka_unit_test(test_deploy_mode_applies_to_key),
                 cmocka_unit_test(test_deploy_replaces_symlinks_never_writes_through_them),
+                cmocka_unit_test(test_deploy_refuses_directory_swapped_for_foreign_link),
                 cmocka_unit_test(test_deploy_failing_write_keeps_previous_files),
                 cmocka_unit_test(test_deploy_owner_and_group_when_root),
                 cmocka_unit_test(test_deploy_unknown_owner_fails_before_writing),
