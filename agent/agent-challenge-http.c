@@ -45,13 +45,15 @@ static void send_all(int fd, const char *data, size_t n) {
         }
 }
 
-static void respond(int fd, int status, const char *reason, const char *body) {
+/* A HEAD request gets the head a GET would, Content-Length included, and no body (RFC 9110 §9.3.2). */
+static void respond(int fd, bool head_only, int status, const char *reason, const char *body) {
         char head[256];
         int n = snprintf(head, sizeof head,
                          "HTTP/1.1 %d %s\r\nContent-Type: text/plain\r\nContent-Length: %zu\r\n"
                          "Connection: close\r\n\r\n", status, reason, strlen(body));
         send_all(fd, head, (size_t) n);
-        send_all(fd, body, strlen(body));
+        if (!head_only)
+                send_all(fd, body, strlen(body));
 }
 
 static void serve_connection(void *userdata, int fd) {
@@ -59,6 +61,7 @@ static void serve_connection(void *userdata, int fd) {
         char buf[CHALLENGE_HTTP_REQUEST_MAX + 1];
         char *line_end, *path, *sp;
         _cleanup_free_ char *answer = NULL;
+        bool head_only;
         size_t n = 0;
 
         /* Only the request line matters; read until the end of the head or the limit. */
@@ -71,15 +74,16 @@ static void serve_connection(void *userdata, int fd) {
                 if (strstr(buf, "\r\n\r\n") || strstr(buf, "\n\n"))
                         break;
                 if (n >= CHALLENGE_HTTP_REQUEST_MAX) {
-                        respond(fd, 431, "Request Header Fields Too Large", "");
+                        respond(fd, false, 431, "Request Header Fields Too Large", "");
                         return;
                 }
         }
 
         line_end = strpbrk(buf, "\r\n");
         *line_end = 0;
-        if (strncmp(buf, "GET ", 4) != 0 && strncmp(buf, "HEAD ", 5) != 0) {
-                respond(fd, 405, "Method Not Allowed", "");
+        head_only = strncmp(buf, "HEAD ", 5) == 0;
+        if (strncmp(buf, "GET ", 4) != 0 && !head_only) {
+                respond(fd, false, 405, "Method Not Allowed", "");
                 return;
         }
         path = strchr(buf, ' ') + 1;
@@ -87,7 +91,7 @@ static void serve_connection(void *userdata, int fd) {
         if (sp)
                 *sp = 0;
         if (strncmp(path, CHALLENGE_PATH_PREFIX, strlen(CHALLENGE_PATH_PREFIX)) != 0) {
-                respond(fd, 404, "Not Found", "");
+                respond(fd, head_only, 404, "Not Found", "");
                 return;
         }
         path += strlen(CHALLENGE_PATH_PREFIX);
@@ -101,9 +105,9 @@ static void serve_connection(void *userdata, int fd) {
         pthread_mutex_unlock(&s->lock);
 
         if (answer)
-                respond(fd, 200, "OK", answer);
+                respond(fd, head_only, 200, "OK", answer);
         else
-                respond(fd, 404, "Not Found", "");
+                respond(fd, head_only, 404, "Not Found", "");
 }
 
 int challenge_http_server_start(const char *listen_address, ChallengeHttpServer **ret) {

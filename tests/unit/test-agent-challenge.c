@@ -157,19 +157,23 @@ static void test_tlsalpn_server_answers_with_validation_cert(void **state) {
         challenge_tlsalpn_server_stop(s);
 }
 
-static char *http_get(int port, const char *path) {
+static char *http_request(int port, const char *method, const char *path) {
         char req[512], buf[4096];
         size_t n = 0;
         ssize_t k;
         int fd = connect_port(port);
 
-        snprintf(req, sizeof req, "GET %s HTTP/1.1\r\nHost: web.example.test\r\n\r\n", path);
+        snprintf(req, sizeof req, "%s %s HTTP/1.1\r\nHost: web.example.test\r\n\r\n", method, path);
         assert_int_equal(send(fd, req, strlen(req), 0), (ssize_t) strlen(req));
         while ((k = recv(fd, buf + n, sizeof buf - 1 - n, 0)) > 0)
                 n += (size_t) k;
         buf[n] = 0;
         close(fd);
         return strdup(buf);
+}
+
+static char *http_get(int port, const char *path) {
+        return http_request(port, "GET", path);
 }
 
 static void test_http_server_serves_key_authorization(void **state) {
@@ -191,6 +195,17 @@ static void test_http_server_serves_key_authorization(void **state) {
         r1 = http_get(port, "/.well-known/acme-challenge/evaGxfADs6pSRb2LAv9IZf17Dt3juxGJ-PCt92wr-oA");
         assert_non_null(strstr(r1, "HTTP/1.1 200 OK\r\n"));
         assert_non_null(strstr(r1, "\r\n\r\n" KEY_AUTH));
+        /* HEAD: the same head (Content-Length of the body it would send), no body. */
+        {
+                _cleanup_free_ char *h = http_request(port, "HEAD",
+                        "/.well-known/acme-challenge/evaGxfADs6pSRb2LAv9IZf17Dt3juxGJ-PCt92wr-oA");
+                char length[64];
+
+                snprintf(length, sizeof length, "Content-Length: %zu\r\n", strlen(KEY_AUTH));
+                assert_non_null(strstr(h, "HTTP/1.1 200 OK\r\n"));
+                assert_non_null(strstr(h, length));
+                assert_string_equal(strstr(h, "\r\n\r\n"), "\r\n\r\n");
+        }
         r2 = http_get(port, "/.well-known/acme-challenge/unknown");
         assert_non_null(strstr(r2, "HTTP/1.1 404 "));
         r3 = http_get(port, "/index.html");
